@@ -1,0 +1,131 @@
+//! `lb-sim`: a deterministic discrete-event simulator that replays a workload
+//! against every strategy of `lb`, with the real balancer on a virtual clock.
+//!
+//! The command line, scenario format and JSON output are those of
+//! `shared/simulator.md`; [`cli::main`] is the binary.
+
+pub mod balancer;
+pub mod cli;
+pub mod engine;
+pub mod report;
+pub mod rng;
+pub mod scenario;
+pub mod stats;
+
+pub use report::ScenarioResult;
+pub use scenario::{Scenario, ScenarioError};
+pub use stats::RunResult;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// The scenarios bundled in `scenarios/`, replayed by the no-argument run:
+/// (path relative to the repository root, text).
+pub const SUITE: &[(&str, &str)] = &[
+    (
+        "scenarios/01-uniform.toml",
+        include_str!("../../scenarios/01-uniform.toml"),
+    ),
+    (
+        "scenarios/02-slow-backend.toml",
+        include_str!("../../scenarios/02-slow-backend.toml"),
+    ),
+    (
+        "scenarios/03-fail-fast.toml",
+        include_str!("../../scenarios/03-fail-fast.toml"),
+    ),
+    (
+        "scenarios/04-degrade-recover.toml",
+        include_str!("../../scenarios/04-degrade-recover.toml"),
+    ),
+    (
+        "scenarios/05-heterogeneous-90.toml",
+        include_str!("../../scenarios/05-heterogeneous-90.toml"),
+    ),
+    (
+        "scenarios/06-backend-joins.toml",
+        include_str!("../../scenarios/06-backend-joins.toml"),
+    ),
+    (
+        "scenarios/07-tower-demo.toml",
+        include_str!("../../scenarios/07-tower-demo.toml"),
+    ),
+];
+
+/// Parse the bundled suite.
+pub fn suite() -> Result<Vec<Scenario>, ScenarioError> {
+    SUITE
+        .iter()
+        .map(|(path, text)| scenario::parse(path, text))
+        .collect()
+}
+
+/// The strategies a scenario runs: `over` if given, else the scenario's own
+/// list, else every strategy lb has.
+pub fn strategies_for(sc: &Scenario, over: Option<&[String]>) -> Vec<String> {
+    if let Some(o) = over {
+        return o.to_vec();
+    }
+    match &sc.strategies {
+        Some(s) => s.clone(),
+        None => balancer::strategy_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+    }
+}
+
+/// Simulate one scenario under one strategy.
+pub fn run_one(sc: &Scenario, strategy: &str) -> RunResult {
+    let initial: Vec<(u64, u32, u32)> = sc
+        .backends
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i as u64, b.weight, b.capacity))
+        .collect();
+    let lb = balancer::new_lb(strategy, sc.seed, &initial);
+    engine::simulate(sc, lb, strategy)
+}
+
+/// Simulate every (scenario, strategy) pair, on up to `threads` threads.
+/// Runs are independent, so the results do not depend on the thread count.
+pub fn run_all(
+    scenarios: &[Scenario],
+    over: Option<&[String]>,
+    threads: usize,
+) -> Vec<ScenarioResult> {
+    let jobs: Vec<(usize, String)> = scenarios
+        .iter()
+        .enumerate()
+        .flat_map(|(i, sc)| strategies_for(sc, over).into_iter().map(move |s| (i, s)))
+        .collect();
+    let slots: Vec<Mutex<Option<RunResult>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let threads = threads.clamp(1, jobs.len().max(1));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let j = next.fetch_add(1, Ordering::Relaxed);
+                if j >= jobs.len() {
+                    break;
+                }
+                let (i, strategy) = &jobs[j];
+                let r = run_one(&scenarios[*i], strategy);
+                *slots[j].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+            });
+        }
+    });
+    let mut results: Vec<Vec<RunResult>> = scenarios.iter().map(|_| Vec::new()).collect();
+    for ((i, _), slot) in jobs.iter().zip(slots) {
+        let r = slot
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .expect("every job ran");
+        results[*i].push(r);
+    }
+    scenarios
+        .iter()
+        .zip(results)
+        .map(|(sc, r)| ScenarioResult::new(sc, r))
+        .collect()
+}

@@ -1,0 +1,174 @@
+//! What a run measures. Latencies are kept exactly (every measured request's
+//! latency in nanoseconds, sorted at the end), so percentiles are exact.
+//!
+//! Percentiles use the nearest-rank definition: p-th percentile of n sorted
+//! values is the value at rank ceil(p * n) (1-based).
+
+/// Latency summary in milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LatencySummary {
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+/// One strategy's results on one scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunResult {
+    pub strategy: String,
+    /// Measured requests: those that arrived at or after the warm-up.
+    pub requests: u64,
+    pub successes: u64,
+    pub failures: u64,
+    /// successes / requests (0 when nothing was measured).
+    pub success_rate: f64,
+    pub latency_ms: LatencySummary,
+    /// Each backend's fraction of measured requests, by index.
+    pub share: Vec<f64>,
+    /// Measured requests that found no instance (also counted as failures).
+    pub no_instance: u64,
+    /// Mean time measured requests waited in a backend queue before service.
+    pub mean_wait_ms: f64,
+}
+
+/// Nearest-rank percentile of sorted values; `per_10k` is the percentile in
+/// hundredths of a percent (p99 = 9900), so the rank is integer arithmetic.
+pub fn nearest_rank(sorted: &[u64], per_10k: u64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let n = sorted.len() as u64;
+    let rank = (n * per_10k).div_ceil(10_000);
+    sorted[(rank.clamp(1, n) - 1) as usize]
+}
+
+pub(crate) struct Recorder {
+    latencies: Vec<u64>,
+    successes: u64,
+    failures: u64,
+    no_instance: u64,
+    per_backend: Vec<u64>,
+    wait_sum_ns: u128,
+    waits: u64,
+}
+
+impl Recorder {
+    pub(crate) fn new(backends: usize, rate_rps: f64, measured_s: f64) -> Self {
+        let expect = (rate_rps * measured_s * 1.02) as usize + 16;
+        Recorder {
+            latencies: Vec::with_capacity(expect.min(1 << 26)),
+            successes: 0,
+            failures: 0,
+            no_instance: 0,
+            per_backend: vec![0; backends],
+            wait_sum_ns: 0,
+            waits: 0,
+        }
+    }
+
+    pub(crate) fn no_instance(&mut self, measured: bool) {
+        if measured {
+            self.no_instance += 1;
+            self.failures += 1;
+            self.latencies.push(0);
+        }
+    }
+
+    pub(crate) fn assigned(&mut self, measured: bool, backend: usize) {
+        if measured {
+            self.per_backend[backend] += 1;
+        }
+    }
+
+    pub(crate) fn waited(&mut self, ns: u64) {
+        self.wait_sum_ns += ns as u128;
+        self.waits += 1;
+    }
+
+    pub(crate) fn finished(&mut self, measured: bool, success: bool, latency_ns: u64) {
+        if !measured {
+            return;
+        }
+        if success {
+            self.successes += 1;
+        } else {
+            self.failures += 1;
+        }
+        self.latencies.push(latency_ns);
+    }
+
+    pub(crate) fn finish(mut self, strategy: &str) -> RunResult {
+        self.latencies.sort_unstable();
+        let l = &self.latencies;
+        let n = l.len() as u64;
+        let ms = |ns: u64| ns as f64 / 1e6;
+        let sum: u128 = l.iter().map(|&x| x as u128).sum();
+        let latency_ms = if l.is_empty() {
+            LatencySummary::default()
+        } else {
+            LatencySummary {
+                mean: sum as f64 / n as f64 / 1e6,
+                p50: ms(nearest_rank(l, 5000)),
+                p90: ms(nearest_rank(l, 9000)),
+                p99: ms(nearest_rank(l, 9900)),
+                p999: ms(nearest_rank(l, 9990)),
+                max: ms(*l.last().unwrap_or(&0)),
+            }
+        };
+        let requests = self.successes + self.failures;
+        debug_assert_eq!(requests, n);
+        let share = self
+            .per_backend
+            .iter()
+            .map(|&c| {
+                if requests == 0 {
+                    0.0
+                } else {
+                    c as f64 / requests as f64
+                }
+            })
+            .collect();
+        RunResult {
+            strategy: strategy.to_string(),
+            requests,
+            successes: self.successes,
+            failures: self.failures,
+            success_rate: if requests == 0 {
+                0.0
+            } else {
+                self.successes as f64 / requests as f64
+            },
+            latency_ms,
+            share,
+            no_instance: self.no_instance,
+            mean_wait_ms: if self.waits == 0 {
+                0.0
+            } else {
+                self.wait_sum_ns as f64 / self.waits as f64 / 1e6
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_matches_its_definition() {
+        let v: Vec<u64> = (1..=1000).collect();
+        assert_eq!(nearest_rank(&v, 5000), 500);
+        assert_eq!(nearest_rank(&v, 9900), 990);
+        assert_eq!(nearest_rank(&v, 9990), 999);
+        assert_eq!(nearest_rank(&v, 10_000), 1000);
+        assert_eq!(nearest_rank(&[7], 100), 7);
+        assert_eq!(nearest_rank(&[], 5000), 0);
+        // 10 values: p90 is the 9th, p99 the 10th.
+        let w: Vec<u64> = (1..=10).collect();
+        assert_eq!(nearest_rank(&w, 9000), 9);
+        assert_eq!(nearest_rank(&w, 9900), 10);
+    }
+}
