@@ -1,0 +1,871 @@
+//! The balancer: the published snapshot, select and report, membership changes, and
+//! the periodic maintenance pass that keeps expiry, health and weights current.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::AtomicU64 as StdAtomicU64;
+
+use crate::clock::{Clock, MonotonicClock};
+use crate::config::Config;
+use crate::error::Error;
+use crate::health::{self, Verdict};
+use crate::instance::{Counts, InstanceState, HEALTHY, PROBATION};
+use crate::local::{with_local, LocalState, PaddedShard, Shard};
+use crate::snapshot::{Member, Scratch, Snapshot};
+use crate::strategy::adaptive::{choose_concrete, AdaptiveEval, AdaptiveSwitch};
+use crate::strategy::weighted_response_time::{median_latency, refresh_weights};
+use crate::strategy::PickCtx;
+#[cfg(loom)]
+use crate::sync::fault;
+use crate::sync::{
+    lock, try_lock, Arc, AtomicF64, AtomicU32, AtomicU64, AtomicU8, Mutex, Ordering, SnapshotCell,
+};
+use crate::types::{HealthStatus, Instance, LoadBalancerStats, Outcome, Pick, Strategy};
+
+/// Balancer identities are never reused, so a thread-local cache keyed by one can
+/// never mistake a new balancer for a freed one at the same address.
+static NEXT_BALANCER_ID: StdAtomicU64 = StdAtomicU64::new(1);
+
+/// State changed only under the writer lock: publishing snapshots.
+struct Writer {
+    generation: u64,
+    next_incarnation: u64,
+    config: Config,
+}
+
+/// State of the maintenance pass (one thread at a time, never waited for on the
+/// request path).
+struct Maint {
+    epoch_start_us: u64,
+    last_eval_us: u64,
+    scratch: Scratch,
+    adaptive: AdaptiveEval,
+    adaptive_running: bool,
+}
+
+/// Instances removed from the set whose picks may still be reported, and the totals
+/// of those that are gone for good.
+struct Graveyard {
+    states: Vec<Arc<InstanceState>>,
+    retired: Counts,
+    retired_latency_sum_us: u64,
+    retired_latency_count: u64,
+}
+
+/// A lock-free load balancer. Share it between threads with an `Arc`; every method
+/// takes `&self`.
+pub struct Balancer {
+    id: u64,
+    key: [u64; 2],
+    seed: u64,
+    clock: std::sync::Arc<dyn Clock>,
+    cell: SnapshotCell<Snapshot>,
+    generation: AtomicU64,
+    strategy: AtomicU8,
+    adaptive: AdaptiveSwitch,
+    epoch: AtomicU64,
+    /// Coarse time, refreshed every few selects per thread.
+    now_us: AtomicU64,
+    next_maintenance_us: AtomicU64,
+    /// Latency a failure counts as, at least (median latency * penalty factor).
+    penalty_us: AtomicF64,
+    ejections: AtomicU64,
+    threads: AtomicU64,
+    fallback_cursor: AtomicU32,
+    max_total_seen: AtomicU64,
+    writer: Mutex<Writer>,
+    maint: Mutex<Maint>,
+    graveyard: Mutex<Graveyard>,
+    shards: Mutex<Vec<Arc<PaddedShard>>>,
+    shared_shard: Arc<PaddedShard>,
+}
+
+impl std::fmt::Debug for Balancer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Balancer")
+            .field("id", &self.id)
+            .field("strategy", &self.strategy())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Balancer {
+    /// A balancer on the monotonic clock.
+    pub fn new(config: Config) -> Result<Balancer, Error> {
+        Balancer::with_clock(config, std::sync::Arc::new(MonotonicClock::new()))
+    }
+
+    /// A balancer reading time from `clock` (a `ManualClock` for tests and simulation).
+    pub fn with_clock(config: Config, clock: std::sync::Arc<dyn Clock>) -> Result<Balancer, Error> {
+        config.validate()?;
+        let id = NEXT_BALANCER_ID.fetch_add(1, Ordering::Relaxed);
+        let hasher = std::collections::hash_map::RandomState::new();
+        let key = [hasher.hash_one(id) | 1, hasher.hash_one(!id)];
+        let now = clock.now_us();
+        let initial = match config.strategy {
+            Strategy::Adaptive => Strategy::LeastConnections,
+            s => s,
+        };
+        Ok(Balancer {
+            id,
+            key,
+            seed: config.seed,
+            clock,
+            cell: SnapshotCell::new(Arc::new(Snapshot::empty(config.clone()))),
+            generation: AtomicU64::new(0),
+            strategy: AtomicU8::new(config.strategy as u8),
+            adaptive: AdaptiveSwitch::new(initial),
+            epoch: AtomicU64::new(0),
+            now_us: AtomicU64::new(now),
+            next_maintenance_us: AtomicU64::new(now),
+            penalty_us: AtomicF64::new(0.0),
+            ejections: AtomicU64::new(0),
+            threads: AtomicU64::new(0),
+            fallback_cursor: AtomicU32::new(0),
+            max_total_seen: AtomicU64::new(0),
+            writer: Mutex::new(Writer {
+                generation: 0,
+                next_incarnation: 1,
+                config,
+            }),
+            maint: Mutex::new(Maint {
+                epoch_start_us: now,
+                last_eval_us: now,
+                scratch: Scratch::default(),
+                adaptive: AdaptiveEval::default(),
+                adaptive_running: false,
+            }),
+            graveyard: Mutex::new(Graveyard {
+                states: Vec::new(),
+                retired: Counts::default(),
+                retired_latency_sum_us: 0,
+                retired_latency_count: 0,
+            }),
+            shards: Mutex::new(Vec::new()),
+            shared_shard: Arc::new(PaddedShard::new(Shard::new())),
+        })
+    }
+
+    // ---- accessors used by the thread-local cache ----
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed
+    }
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+    pub(crate) fn load_snapshot(&self) -> Arc<Snapshot> {
+        self.cell.load_full()
+    }
+
+    /// A new thread starts using this balancer: its latency shard and ordinal.
+    pub(crate) fn register_thread(&self) -> (Arc<PaddedShard>, u64) {
+        let shard = Arc::new(PaddedShard::new(Shard::new()));
+        lock(&self.shards).push(Arc::clone(&shard));
+        (shard, self.threads.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Throw-away local state for calls that cannot use the thread-local cache.
+    pub(crate) fn fallback_local(&self) -> LocalState {
+        let n = self.fallback_cursor.fetch_add(1, Ordering::Relaxed);
+        let mut local = LocalState::new(
+            self.seed,
+            u64::MAX - n as u64,
+            Arc::clone(&self.shared_shard),
+            false,
+        );
+        local.cursor = n;
+        local
+    }
+
+    // ---- select ----
+
+    /// Chooses an instance for one request. The pick must be given back with
+    /// [`report`](Self::report) (or it expires after the pick timeout).
+    ///
+    /// Errors: [`Error::NoInstance`] when the set is empty or every selectable
+    /// instance is at capacity.
+    #[inline]
+    pub fn select(&self) -> Result<Pick, Error> {
+        with_local(self, |local, snap| self.select_in(local, snap, &[]))
+    }
+
+    /// Like [`select`](Self::select), for retries: avoids the ids in `exclude` while any
+    /// other instance is selectable, and otherwise selects as `select` would.
+    pub fn select_excluding(&self, exclude: &[u64]) -> Result<Pick, Error> {
+        with_local(self, |local, snap| self.select_in(local, snap, exclude))
+    }
+
+    /// Selects and wraps the pick in a guard that reports `Cancelled` if it is dropped
+    /// without a report.
+    pub fn select_guarded(&self) -> Result<PickGuard<'_>, Error> {
+        self.select().map(|pick| PickGuard {
+            balancer: self,
+            pick: Some(pick),
+        })
+    }
+
+    #[inline]
+    fn select_in(
+        &self,
+        local: &mut LocalState,
+        snap: &Snapshot,
+        exclude: &[u64],
+    ) -> Result<Pick, Error> {
+        local.ops += 1;
+        if local.ops >= snap.cfg.clock_refresh_ops {
+            local.ops = 0;
+            self.tick();
+        }
+        if snap.members.is_empty() {
+            return Err(Error::NoInstance);
+        }
+        let epoch = self.epoch.load(Ordering::Acquire) as u32;
+        let strategy = self.active_strategy();
+        let mut ctx = PickCtx {
+            snap,
+            local,
+            epoch,
+            exclude,
+        };
+        if !snap.trial.is_empty() {
+            if let Some((idx, e)) = trial_pick(&mut ctx) {
+                return Ok(self.make_pick(snap, idx, e));
+            }
+        }
+        let mut chosen = choose_concrete(strategy, &mut ctx);
+        if chosen.is_none() && !exclude.is_empty() {
+            ctx.exclude = &[];
+            chosen = choose_concrete(strategy, &mut ctx);
+        }
+        match chosen {
+            Some((idx, e)) => Ok(self.make_pick(snap, idx, e)),
+            None => Err(Error::NoInstance),
+        }
+    }
+
+    #[inline]
+    fn make_pick(&self, snap: &Snapshot, idx: usize, epoch: u32) -> Pick {
+        let m = &snap.members[idx];
+        let epoch_and_index = (epoch as u64) << 32 | idx as u64;
+        Pick {
+            instance_id: m.id,
+            incarnation: m.state.incarnation,
+            epoch_and_index,
+            check: self.check(m.id, m.state.incarnation, epoch_and_index),
+        }
+    }
+
+    /// A keyed check value over the pick's words: a corrupted pick, or one from
+    /// another balancer (another key), fails it with probability 1 - 2^-64. It is a
+    /// fast mixer, not a cryptographic MAC; report validates the pick's contents
+    /// independently of it.
+    #[inline]
+    fn check(&self, id: u64, incarnation: u64, epoch_and_index: u64) -> u64 {
+        let mut h = (id ^ self.key[0]).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        h = (h ^ (h >> 29) ^ incarnation).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h = (h ^ (h >> 31) ^ epoch_and_index).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (h ^ (h >> 32)).wrapping_add(self.key[1])
+    }
+
+    /// The strategy running now (for adaptive, the one it currently runs).
+    #[inline]
+    pub fn active_strategy(&self) -> Strategy {
+        match self.strategy() {
+            Strategy::Adaptive => self.adaptive.active(),
+            s => s,
+        }
+    }
+
+    /// The configured strategy.
+    #[inline]
+    pub fn strategy(&self) -> Strategy {
+        Strategy::from_u8(self.strategy.load(Ordering::Relaxed))
+    }
+
+    // ---- report ----
+
+    /// Gives back a pick with its outcome and the latency the caller saw, in
+    /// microseconds.
+    ///
+    /// Errors: [`Error::InvalidPick`] for a pick this balancer did not hand out, a
+    /// corrupted one, one that expired, or a detected second report; nothing changes
+    /// then. A pick whose instance has since been removed (or removed and re-added)
+    /// still counts in the totals, never in a current instance's counters.
+    #[inline]
+    pub fn report(&self, pick: &Pick, outcome: Outcome, latency_us: u64) -> Result<(), Error> {
+        if pick.check != self.check(pick.instance_id, pick.incarnation, pick.epoch_and_index) {
+            return Err(Error::InvalidPick);
+        }
+        let age = (self.epoch.load(Ordering::Acquire) as u32).wrapping_sub(pick.epoch());
+        // Two epochs old: expired. "Negative" ages beyond one are not ours either.
+        if (2..u32::MAX).contains(&age) {
+            return Err(Error::InvalidPick);
+        }
+        with_local(self, |local, snap| match locate(snap, pick) {
+            Some(idx) => self.settle(
+                &snap.members[idx].state,
+                true,
+                snap,
+                pick,
+                outcome,
+                latency_us,
+                local,
+            ),
+            None => {
+                let g = lock(&self.graveyard);
+                let st = g
+                    .states
+                    .iter()
+                    .find(|s| s.incarnation == pick.incarnation && s.id == pick.instance_id)
+                    .ok_or(Error::InvalidPick)?;
+                self.settle(st, false, snap, pick, outcome, latency_us, local)
+            }
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn settle(
+        &self,
+        st: &InstanceState,
+        in_set: bool,
+        snap: &Snapshot,
+        pick: &Pick,
+        outcome: Outcome,
+        latency_us: u64,
+        local: &mut LocalState,
+    ) -> Result<(), Error> {
+        if !st.release(pick.epoch()) {
+            return Err(Error::InvalidPick);
+        }
+        let cfg = &snap.cfg;
+        let now = self.now_us.load(Ordering::Relaxed);
+        let tau_us = cfg.latency_tau_ms * 1000.0;
+        match outcome {
+            Outcome::Success => {
+                st.record_success();
+                st.record_latency(latency_us as f64, now, tau_us);
+                local.shard.add(latency_us, local.owned_shard);
+                if in_set && st.health_kind() == PROBATION && st.trial_success(now, cfg) {
+                    self.republish();
+                }
+            }
+            Outcome::Failure => {
+                let streak = st.record_failure();
+                let penalty = self.penalty_us.load(Ordering::Relaxed);
+                st.record_latency((latency_us as f64).max(penalty), now, tau_us);
+                if in_set {
+                    let kind = st.health_kind();
+                    let due = kind == PROBATION
+                        || (kind == HEALTHY && streak >= cfg.consecutive_failures as u64);
+                    if due && st.try_eject(now, cfg) {
+                        self.ejections.fetch_add(1, Ordering::AcqRel);
+                        self.republish();
+                    }
+                }
+            }
+            Outcome::Cancelled => st.record_cancel(),
+        }
+        Ok(())
+    }
+
+    // ---- membership ----
+
+    /// Replaces the whole set atomically. An id that stays keeps its live state; a
+    /// removed id that comes back later is a new instance. On any error (a duplicate
+    /// id, weight 0) the old set stays untouched.
+    pub fn set_instances(&self, instances: &[Instance]) -> Result<(), Error> {
+        validate_set(instances)?;
+        let mut w = lock(&self.writer);
+        self.install(&mut w, instances);
+        Ok(())
+    }
+
+    /// Adds one instance. Errors: weight 0, or an id already in the set.
+    pub fn add_instance(&self, instance: Instance) -> Result<(), Error> {
+        validate_set(&[instance])?;
+        let mut w = lock(&self.writer);
+        let cur = self.cell.load_full();
+        if cur.member(instance.id).is_some() {
+            return Err(Error::DuplicateInstance(instance.id));
+        }
+        let mut list = current_list(&cur);
+        list.push(instance);
+        self.install(&mut w, &list);
+        Ok(())
+    }
+
+    /// Removes one instance; its picks in flight can still be reported.
+    pub fn remove_instance(&self, id: u64) -> Result<(), Error> {
+        let mut w = lock(&self.writer);
+        let cur = self.cell.load_full();
+        if cur.member(id).is_none() {
+            return Err(Error::UnknownInstance(id));
+        }
+        let list: Vec<Instance> = current_list(&cur)
+            .into_iter()
+            .filter(|i| i.id != id)
+            .collect();
+        self.install(&mut w, &list);
+        Ok(())
+    }
+
+    /// Changes one instance's weight (>= 1), keeping its state.
+    pub fn set_weight(&self, id: u64, weight: u32) -> Result<(), Error> {
+        if weight == 0 {
+            return Err(Error::invalid("weight", "must be at least 1"));
+        }
+        let mut w = lock(&self.writer);
+        let cur = self.cell.load_full();
+        if cur.member(id).is_none() {
+            return Err(Error::UnknownInstance(id));
+        }
+        let list: Vec<Instance> = current_list(&cur)
+            .into_iter()
+            .map(|i| if i.id == id { i.weight(weight) } else { i })
+            .collect();
+        self.install(&mut w, &list);
+        Ok(())
+    }
+
+    /// Builds and publishes the snapshot for `list` (already validated).
+    fn install(&self, w: &mut Writer, list: &[Instance]) {
+        let cur = self.cell.load_full();
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let now = self.now_us.load(Ordering::Relaxed);
+        let members: Vec<Member> = list
+            .iter()
+            .map(|inst| {
+                let state = match cur.member(inst.id) {
+                    Some(m) => Arc::clone(&m.state),
+                    None => {
+                        let inc = w.next_incarnation;
+                        w.next_incarnation += 1;
+                        Arc::new(InstanceState::new(inst.id, inc, epoch, now))
+                    }
+                };
+                Member {
+                    id: inst.id,
+                    weight: inst.weight,
+                    capacity: inst.capacity,
+                    state,
+                    healthy: true,
+                }
+            })
+            .collect();
+        {
+            let mut g = lock(&self.graveyard);
+            for m in cur.members.iter() {
+                if !list.iter().any(|i| i.id == m.id) {
+                    g.states.push(Arc::clone(&m.state));
+                }
+            }
+        }
+        self.publish(w, members);
+    }
+
+    fn publish(&self, w: &mut Writer, members: Vec<Member>) {
+        w.generation += 1;
+        let snap = Snapshot::build(w.generation, members, w.config.clone());
+        self.cell.store(Arc::new(snap));
+        self.generation.store(w.generation, Ordering::Release);
+    }
+
+    /// Republishes the current set with a fresh health view.
+    fn republish(&self) {
+        let mut w = lock(&self.writer);
+        let cur = self.cell.load_full();
+        let members = cur
+            .members
+            .iter()
+            .map(|m| Member {
+                id: m.id,
+                weight: m.weight,
+                capacity: m.capacity,
+                state: Arc::clone(&m.state),
+                healthy: m.healthy,
+            })
+            .collect();
+        self.publish(&mut w, members);
+    }
+
+    // ---- health ----
+
+    /// The result of an active health check: 0.0 (down) ..= 1.0. It scales the
+    /// passive score; below `unhealthy_threshold` the instance is not selected
+    /// (until a later check raises it again).
+    pub fn set_health_score(&self, id: u64, score: f64) -> Result<(), Error> {
+        if !score.is_finite() || !(0.0..=1.0).contains(&score) {
+            return Err(Error::invalid(
+                "score",
+                format!("{score} is outside [0, 1]"),
+            ));
+        }
+        let snap = self.cell.load_full();
+        let m = snap.member(id).ok_or(Error::UnknownInstance(id))?;
+        m.state.external_score.store(score, Ordering::Release);
+        if health::view_is_stale(m, None, &snap.cfg) {
+            self.republish();
+        }
+        Ok(())
+    }
+
+    // ---- configuration ----
+
+    /// Changes the strategy at run time; instances keep all their state.
+    pub fn set_strategy(&self, strategy: Strategy) {
+        let mut w = lock(&self.writer);
+        w.config.strategy = strategy;
+        self.apply_strategy(strategy);
+    }
+
+    fn apply_strategy(&self, strategy: Strategy) {
+        let before = self.active_strategy();
+        if strategy == Strategy::Adaptive && self.strategy() != Strategy::Adaptive {
+            // Adaptive continues with what was running, and starts a fresh window.
+            self.adaptive.restart(before);
+            let mut m = lock(&self.maint);
+            let snap = self.cell.load_full();
+            m.adaptive
+                .restart(&snap, self.now_us.load(Ordering::Relaxed));
+            m.adaptive_running = true;
+        }
+        self.strategy.store(strategy as u8, Ordering::Relaxed);
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Config {
+        lock(&self.writer).config.clone()
+    }
+
+    /// Replaces the configuration (validated first; on error nothing changes).
+    pub fn set_config(&self, config: Config) -> Result<(), Error> {
+        config.validate()?;
+        let mut w = lock(&self.writer);
+        let strategy = config.strategy;
+        w.config = config;
+        self.apply_strategy(strategy);
+        let cur = self.cell.load_full();
+        let members = cur
+            .members
+            .iter()
+            .map(|m| Member {
+                id: m.id,
+                weight: m.weight,
+                capacity: m.capacity,
+                state: Arc::clone(&m.state),
+                healthy: m.healthy,
+            })
+            .collect();
+        self.publish(&mut w, members);
+        Ok(())
+    }
+
+    // ---- reads ----
+
+    /// The balancer's totals, with expiry applied first.
+    pub fn stats(&self) -> LoadBalancerStats {
+        self.maintain_now();
+        let _w = lock(&self.writer);
+        let snap = self.cell.load_full();
+        let g = lock(&self.graveyard);
+        let mut totals = g.retired;
+        for m in snap.members.iter() {
+            totals.add(&m.state.counts());
+        }
+        for st in g.states.iter() {
+            totals.add(&st.counts());
+        }
+        let (mut lat_sum, mut lat_n) = (g.retired_latency_sum_us, g.retired_latency_count);
+        for s in lock(&self.shards)
+            .iter()
+            .chain(std::iter::once(&self.shared_shard))
+        {
+            lat_sum = lat_sum.wrapping_add(s.latency_sum_us.load(Ordering::Acquire));
+            lat_n += s.successes.load(Ordering::Acquire);
+        }
+        let total = totals.requests();
+        let prev = self.max_total_seen.fetch_max(total, Ordering::AcqRel);
+        LoadBalancerStats {
+            total_requests: total.max(prev),
+            successes: totals.successes,
+            failures: totals.failures,
+            cancelled: totals.cancelled + totals.expired,
+            expired: totals.expired,
+            in_flight: totals.in_flight,
+            avg_latency_us: if lat_n > 0 {
+                lat_sum as f64 / lat_n as f64
+            } else {
+                0.0
+            },
+            instance_count: snap.members.len() as u32,
+            healthy_count: snap.healthy_count,
+            active_strategy: self.active_strategy(),
+            strategy_switches: self.adaptive.switches(),
+        }
+    }
+
+    /// One instance of the current set, with expiry applied first.
+    pub fn health(&self, id: u64) -> Result<HealthStatus, Error> {
+        self.maintain_now();
+        let snap = self.cell.load_full();
+        snap.member(id)
+            .map(health_of)
+            .ok_or(Error::UnknownInstance(id))
+    }
+
+    /// Every instance of the current set, in set order.
+    pub fn all_health(&self) -> Vec<HealthStatus> {
+        self.maintain_now();
+        self.cell
+            .load_full()
+            .members
+            .iter()
+            .map(health_of)
+            .collect()
+    }
+
+    /// Ejections made so far (each transition counted once).
+    pub fn ejections(&self) -> u64 {
+        self.ejections.load(Ordering::Acquire)
+    }
+
+    /// Runs the maintenance pass now (expiry, health, weights, adaptive), instead of
+    /// waiting for the next clock refresh of a select. Useful with a manual clock.
+    pub fn maintain(&self) {
+        self.maintain_now();
+    }
+
+    // ---- maintenance ----
+
+    /// Reads the clock; runs maintenance if it is due and no other thread is at it.
+    #[cold]
+    fn tick(&self) {
+        let now = self.clock.now_us();
+        if now > self.now_us.load(Ordering::Relaxed) {
+            self.now_us.fetch_max(now, Ordering::Relaxed);
+        }
+        if now >= self.next_maintenance_us.load(Ordering::Relaxed) {
+            if let Some(mut m) = try_lock(&self.maint) {
+                self.maintain_locked(&mut m, now);
+            }
+        }
+    }
+
+    fn maintain_now(&self) {
+        let now = self.clock.now_us();
+        self.now_us.fetch_max(now, Ordering::Relaxed);
+        let mut m = lock(&self.maint);
+        self.maintain_locked(&mut m, now);
+    }
+
+    fn maintain_locked(&self, m: &mut Maint, now: u64) {
+        let snap = self.cell.load_full();
+        let cfg = &snap.cfg;
+        self.next_maintenance_us
+            .store(now + cfg.maintenance_interval_ms * 1000, Ordering::Relaxed);
+
+        // Expiry: advance the epoch by whole timeouts, then retire old picks everywhere.
+        let timeout = cfg.pick_timeout_ms * 1000;
+        if timeout == 0 {
+            m.epoch_start_us = now;
+        } else if now >= m.epoch_start_us + timeout {
+            let k = (now - m.epoch_start_us) / timeout;
+            self.epoch.fetch_add(k, Ordering::AcqRel);
+            m.epoch_start_us += k * timeout;
+        }
+        let epoch = self.epoch.load(Ordering::Acquire);
+        for mem in snap.members.iter() {
+            mem.state.expire_to(epoch);
+        }
+        self.prune_graveyard(epoch);
+
+        // Health.
+        let dt = now.saturating_sub(m.last_eval_us);
+        m.last_eval_us = now;
+        let median = median_latency(&snap, &mut m.scratch);
+        self.penalty_us
+            .store(median * cfg.failure_penalty_factor, Ordering::Relaxed);
+        let mut stale = false;
+        for (i, mem) in snap.members.iter().enumerate() {
+            match health::evaluate(&mem.state, now, dt, median, cfg) {
+                Verdict::Ejected => {
+                    self.ejections.fetch_add(1, Ordering::AcqRel);
+                    stale = true;
+                }
+                Verdict::OnTrial => stale = true,
+                Verdict::Unchanged => {}
+            }
+            let on_trial = (!snap.panic).then(|| snap.trial.contains(&(i as u32)));
+            stale |= health::view_is_stale(mem, on_trial, cfg);
+        }
+
+        // Weights and adaptive.
+        refresh_weights(&snap, &mut m.scratch);
+        if self.strategy() == Strategy::Adaptive {
+            if !m.adaptive_running {
+                m.adaptive.restart(&snap, now);
+                m.adaptive_running = true;
+            }
+            m.adaptive.evaluate(&snap, now, median, cfg, &self.adaptive);
+        } else {
+            m.adaptive_running = false;
+        }
+        if stale {
+            self.republish();
+        }
+    }
+
+    /// Retires picks of removed instances and forgets an instance once nothing can
+    /// report on it any more: no pick in flight and no snapshot (not even a thread's
+    /// cached one) still holding it. Its totals move to `retired`.
+    fn prune_graveyard(&self, epoch: u64) {
+        let mut g = lock(&self.graveyard);
+        let mut i = 0;
+        while i < g.states.len() {
+            let st = &g.states[i];
+            st.expire_to(epoch);
+            if st.in_flight() == 0 && Arc::strong_count(st) == 1 {
+                let st = g.states.swap_remove(i);
+                let c = st.counts();
+                g.retired.add(&c);
+            } else {
+                i += 1;
+            }
+        }
+        let mut shards = lock(&self.shards);
+        let mut j = 0;
+        while j < shards.len() {
+            if Arc::strong_count(&shards[j]) == 1 {
+                let s = shards.swap_remove(j);
+                g.retired_latency_sum_us = g
+                    .retired_latency_sum_us
+                    .wrapping_add(s.latency_sum_us.load(Ordering::Acquire));
+                g.retired_latency_count += s.successes.load(Ordering::Acquire);
+            } else {
+                j += 1;
+            }
+        }
+    }
+}
+
+/// Offers a request to an instance on probation now and then (at most one trial in
+/// flight each), so an ejected backend can earn its way back.
+#[inline]
+fn trial_pick(ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+    if !ctx.exclude.is_empty() || ctx.local.unit() >= ctx.snap.cfg.trial_ratio {
+        return None;
+    }
+    let idx = ctx.snap.trial[ctx.local.below(ctx.snap.trial.len())] as usize;
+    let m = &ctx.snap.members[idx];
+    let e = m.state.try_acquire(ctx.epoch, 1)?;
+    Some((idx, e))
+}
+
+/// Finds the pick's instance in the current set: by its index hint, else by id; in
+/// both cases only if it is the same incarnation.
+#[inline]
+fn locate(snap: &Snapshot, pick: &Pick) -> Option<usize> {
+    let same = |m: &Member| {
+        #[cfg(loom)]
+        if fault::on(&fault::SKIP_INCARNATION_CHECK) {
+            return m.id == pick.instance_id;
+        }
+        m.id == pick.instance_id && m.state.incarnation == pick.incarnation
+    };
+    if let Some(m) = snap.members.get(pick.index()) {
+        if same(m) {
+            return Some(pick.index());
+        }
+    }
+    let j = snap.index_of(pick.instance_id)?;
+    same(&snap.members[j]).then_some(j)
+}
+
+fn validate_set(instances: &[Instance]) -> Result<(), Error> {
+    if let Some(i) = instances.iter().find(|i| i.weight == 0) {
+        return Err(Error::invalid(
+            "weight",
+            format!("instance {} has weight 0; weights are >= 1", i.id),
+        ));
+    }
+    let mut ids: Vec<u64> = instances.iter().map(|i| i.id).collect();
+    ids.sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+        return Err(Error::DuplicateInstance(w[0]));
+    }
+    Ok(())
+}
+
+fn current_list(snap: &Snapshot) -> Vec<Instance> {
+    snap.members
+        .iter()
+        .map(|m| Instance {
+            id: m.id,
+            weight: m.weight,
+            capacity: m.capacity,
+        })
+        .collect()
+}
+
+fn health_of(m: &Member) -> HealthStatus {
+    let c = m.state.counts();
+    let judged = c.successes + c.failures;
+    HealthStatus {
+        instance_id: m.id,
+        health_score: m.state.score.load(Ordering::Relaxed).clamp(0.0, 1.0),
+        in_flight: c.in_flight,
+        requests: c.requests(),
+        successes: c.successes,
+        failures: c.failures,
+        consecutive_failures: m.state.consecutive_failures(),
+        success_rate: if judged > 0 {
+            c.successes as f64 / judged as f64
+        } else {
+            1.0
+        },
+        latency_ewma_us: m.state.latency_ewma(),
+        weight: m.weight,
+        capacity: m.capacity,
+        healthy: m.healthy,
+    }
+}
+
+/// A pick that reports itself `Cancelled` if dropped without a report.
+#[derive(Debug)]
+pub struct PickGuard<'a> {
+    balancer: &'a Balancer,
+    pick: Option<Pick>,
+}
+
+impl PickGuard<'_> {
+    pub fn instance_id(&self) -> u64 {
+        self.pick.map(|p| p.instance_id()).unwrap_or_default()
+    }
+
+    /// Reports the outcome (consuming the guard).
+    pub fn report(mut self, outcome: Outcome, latency_us: u64) -> Result<(), Error> {
+        match self.pick.take() {
+            Some(p) => self.balancer.report(&p, outcome, latency_us),
+            None => Err(Error::InvalidPick),
+        }
+    }
+
+    /// Hands out the pick without reporting it (the caller now owns the report).
+    pub fn into_pick(mut self) -> Pick {
+        // `pick` is always Some until report/into_pick consume the guard.
+        self.pick.take().unwrap_or(Pick::from_raw([0; 4]))
+    }
+}
+
+impl Drop for PickGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(p) = self.pick.take() {
+            let _ = self.balancer.report(&p, Outcome::Cancelled, 0);
+        }
+    }
+}

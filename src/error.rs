@@ -1,0 +1,45 @@
+//! The one error type of the public API. Each variant maps to one C status code.
+
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// Nothing can be selected: the set is empty, or every instance is at capacity
+    /// or unhealthy (outside panic mode).
+    NoInstance,
+    /// No instance with this id in the current set.
+    UnknownInstance(u64),
+    /// The same id twice in one set.
+    DuplicateInstance(u64),
+    /// A pick that is not from this balancer, corrupted, forged, expired, or a
+    /// detected second report.
+    InvalidPick,
+    /// A value out of range; `field` names it.
+    InvalidArgument { field: &'static str, reason: String },
+}
+
+impl Error {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NoInstance => write!(f, "no instance can be selected"),
+            Error::UnknownInstance(id) => write!(f, "no instance with id {id} in the set"),
+            Error::DuplicateInstance(id) => write!(f, "instance id {id} appears twice"),
+            Error::InvalidPick => write!(
+                f,
+                "pick is not from this balancer, corrupted, expired or already reported"
+            ),
+            Error::InvalidArgument { field, reason } => write!(f, "invalid {field}: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

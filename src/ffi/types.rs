@@ -1,0 +1,269 @@
+//! The C ABI's value types: integer typedefs with their named constants, and the
+//! `repr(C)` structs whose layouts the contract fixes.
+
+use crate::{Balancer, HealthStatus, LoadBalancerStats, Pick};
+use std::sync::Mutex;
+
+/// What every fallible lb function returns: one of the `LB_STATUS_*` values.
+/// A plain integer, never an enum type, so that values added by a later 1.x are
+/// representable; lb_status_str() names any value, known or not.
+pub type lb_status = u32;
+
+/// Success.
+pub const LB_STATUS_OK: lb_status = 0;
+/// A required pointer was NULL (also: an array pointer that is NULL while its
+/// count is above 0).
+pub const LB_STATUS_NULL_POINTER: lb_status = 1;
+/// A value out of range: NaN or infinity, weight 0, a health score outside
+/// 0.0..=1.0, an unknown strategy, outcome or option, an option value outside its
+/// range.
+pub const LB_STATUS_INVALID_ARGUMENT: lb_status = 2;
+/// Nothing can be selected: the set is empty, or every instance is at capacity
+/// (or unhealthy while the balancer is not in panic mode).
+pub const LB_STATUS_NO_INSTANCE: lb_status = 3;
+/// No instance with that id in the current set.
+pub const LB_STATUS_UNKNOWN_INSTANCE: lb_status = 4;
+/// The same id appears twice in one set.
+pub const LB_STATUS_DUPLICATE_INSTANCE: lb_status = 5;
+/// The pick is not from this balancer, is corrupted or forged, has expired, or is
+/// a detected second report of the same pick.
+pub const LB_STATUS_INVALID_PICK: lb_status = 6;
+/// lb_get_all_health(): the array is shorter than the set; `*count` says how long
+/// it must be.
+pub const LB_STATUS_BUFFER_TOO_SMALL: lb_status = 7;
+/// A bug inside lb: a Rust panic, caught before it could reach the caller. The
+/// call had no effect that the caller can rely on, and the balancer stays usable.
+pub const LB_STATUS_INTERNAL: lb_status = 255;
+
+/// A selection algorithm: one of the `LB_STRATEGY_*` values.
+pub type lb_strategy = u32;
+
+/// Smooth weighted round robin.
+pub const LB_STRATEGY_ROUND_ROBIN: lb_strategy = 0;
+/// Fewest requests in flight relative to weight.
+pub const LB_STRATEGY_LEAST_CONNECTIONS: lb_strategy = 1;
+/// Weights derived from each instance's recent latency.
+pub const LB_STRATEGY_WEIGHTED_RESPONSE_TIME: lb_strategy = 2;
+/// Runs one of the three above at a time and switches to the one that performs
+/// best; lb_stats.active_strategy tells which one runs now.
+pub const LB_STRATEGY_ADAPTIVE: lb_strategy = 3;
+
+/// How a request ended: one of the `LB_OUTCOME_*` values.
+pub type lb_outcome = u32;
+
+/// The instance served the request.
+pub const LB_OUTCOME_SUCCESS: lb_outcome = 0;
+/// The instance failed it (error, reset, timeout): counts against its health.
+pub const LB_OUTCOME_FAILURE: lb_outcome = 1;
+/// Released without judging the instance (the client gave up, say).
+pub const LB_OUTCOME_CANCELLED: lb_outcome = 2;
+
+/// Major version of lb; also the ABI version carried by the SONAME (liblb.so.1).
+pub const LB_VERSION_MAJOR: u32 = 1;
+/// Minor version of lb: a new minor version only adds to the ABI.
+pub const LB_VERSION_MINOR: u32 = 0;
+/// Patch version of lb.
+pub const LB_VERSION_PATCH: u32 = 0;
+
+/// Parses the decimal digits of a version component at compile time.
+const fn parse_version_component(s: &str) -> u32 {
+    let bytes = s.as_bytes();
+    let mut value = 0u32;
+    let mut i = 0;
+    while i < bytes.len() {
+        assert!(bytes[i].is_ascii_digit(), "version component is not a number");
+        value = value * 10 + (bytes[i] - b'0') as u32;
+        i += 1;
+    }
+    value
+}
+
+// The header's version macros are generated from the constants above; these checks
+// make the build fail as soon as Cargo.toml's version and the constants disagree.
+const _: () = assert!(
+    LB_VERSION_MAJOR == parse_version_component(env!("CARGO_PKG_VERSION_MAJOR")),
+    "LB_VERSION_MAJOR differs from the major version in Cargo.toml"
+);
+const _: () = assert!(
+    LB_VERSION_MINOR == parse_version_component(env!("CARGO_PKG_VERSION_MINOR")),
+    "LB_VERSION_MINOR differs from the minor version in Cargo.toml"
+);
+const _: () = assert!(
+    LB_VERSION_PATCH == parse_version_component(env!("CARGO_PKG_VERSION_PATCH")),
+    "LB_VERSION_PATCH differs from the patch version in Cargo.toml"
+);
+// LB_VERSION_STRING is "MAJOR.MINOR.PATCH"; a pre-release suffix would make
+// lb_version() differ from it.
+const _: () = assert!(
+    env!("CARGO_PKG_VERSION_PRE").is_empty(),
+    "the C ABI has no place for a pre-release version"
+);
+
+/// An instance as the caller describes it to lb_set_instances().
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct lb_instance {
+    /// Chosen by the caller; unique within a set.
+    pub id: u64,
+    /// Relative share, at least 1.
+    pub weight: u32,
+    /// Most requests in flight at once; 0 = unlimited.
+    pub capacity: u32,
+}
+
+/// What lb_select() hands out and lb_report() takes back. The caller allocates it
+/// (on its stack, say) and may copy it freely; it holds no resource, so a pick that
+/// is dropped without a report only costs its in-flight slot until it expires.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct lb_pick {
+    /// The chosen instance.
+    pub instance_id: u64,
+    /// lb's own: what lb_report() needs to find the instance, and a keyed check
+    /// value so that a forged, corrupted or foreign pick is refused.
+    pub private_: [u64; 3],
+}
+
+/// Balancer-wide totals, filled by lb_get_stats().
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct lb_stats {
+    /// Picks handed out, ever.
+    pub total_requests: u64,
+    /// Picks reported LB_OUTCOME_SUCCESS.
+    pub successes: u64,
+    /// Picks reported LB_OUTCOME_FAILURE.
+    pub failures: u64,
+    /// Picks reported LB_OUTCOME_CANCELLED, plus expired ones.
+    pub cancelled: u64,
+    /// Picks never reported before the pick timeout (part of `cancelled` too).
+    pub expired: u64,
+    /// Handed out and not yet reported or expired.
+    pub in_flight: u64,
+    /// Mean latency of successful requests, in microseconds; 0 before the first.
+    pub avg_latency_us: f64,
+    /// Instances in the current set.
+    pub instance_count: u32,
+    /// Instances of the current set that health lets be picked.
+    pub healthy_count: u32,
+    /// The strategy in use now (for adaptive: the one it currently runs).
+    pub active_strategy: lb_strategy,
+    /// Zero.
+    pub reserved0: u32,
+    /// How often adaptive has switched strategies.
+    pub strategy_switches: u64,
+    /// Zero; for later fields.
+    pub reserved: [u64; 8],
+}
+
+/// One instance's state, filled by lb_get_health() and lb_get_all_health().
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct lb_health {
+    /// The instance's id.
+    pub instance_id: u64,
+    /// 0.0 (down) .. 1.0 (fully healthy).
+    pub health_score: f64,
+    /// Picks of this instance not yet reported or expired.
+    pub in_flight: u64,
+    /// Picks of this instance, counted at select.
+    pub requests: u64,
+    /// Picks of this instance reported LB_OUTCOME_SUCCESS.
+    pub successes: u64,
+    /// Picks of this instance reported LB_OUTCOME_FAILURE.
+    pub failures: u64,
+    /// Failures since the last success.
+    pub consecutive_failures: u64,
+    /// successes / (successes + failures); 1.0 before any.
+    pub success_rate: f64,
+    /// Smoothed latency in microseconds; 0 before any sample.
+    pub latency_ewma_us: f64,
+    /// The weight it was given.
+    pub weight: u32,
+    /// The capacity it was given (0 = unlimited).
+    pub capacity: u32,
+    /// 1 when health lets it be picked (capacity aside), else 0.
+    pub healthy: u8,
+    /// Zero.
+    pub reserved_bytes: [u8; 7],
+    /// Zero; for later fields.
+    pub reserved: [u64; 8],
+}
+
+/// A balancer: opaque to C. Create it with lb_balancer_new(), release it with
+/// lb_balancer_free(). Every other function may be called on it concurrently from
+/// any number of threads.
+pub struct lb_balancer {
+    pub(crate) balancer: Balancer,
+    /// Serialises read-modify-write changes of the configuration
+    /// (lb_set_option(), lb_set_strategy()) so concurrent ones do not undo each
+    /// other. Never taken by lb_select() or lb_report().
+    pub(crate) config_lock: Mutex<()>,
+}
+
+const _: () = assert!(std::mem::size_of::<lb_instance>() == 16);
+const _: () = assert!(std::mem::size_of::<lb_pick>() == 32);
+const _: () = assert!(std::mem::size_of::<lb_stats>() == 144);
+const _: () = assert!(std::mem::size_of::<lb_health>() == 152);
+
+impl From<Pick> for lb_pick {
+    fn from(pick: Pick) -> Self {
+        let raw = pick.to_raw();
+        lb_pick {
+            instance_id: raw[0],
+            private_: [raw[1], raw[2], raw[3]],
+        }
+    }
+}
+
+impl From<lb_pick> for Pick {
+    fn from(pick: lb_pick) -> Self {
+        Pick::from_raw([
+            pick.instance_id,
+            pick.private_[0],
+            pick.private_[1],
+            pick.private_[2],
+        ])
+    }
+}
+
+impl From<&LoadBalancerStats> for lb_stats {
+    fn from(s: &LoadBalancerStats) -> Self {
+        lb_stats {
+            total_requests: s.total_requests,
+            successes: s.successes,
+            failures: s.failures,
+            cancelled: s.cancelled,
+            expired: s.expired,
+            in_flight: s.in_flight,
+            avg_latency_us: s.avg_latency_us,
+            instance_count: s.instance_count,
+            healthy_count: s.healthy_count,
+            active_strategy: s.active_strategy as lb_strategy,
+            reserved0: 0,
+            strategy_switches: s.strategy_switches,
+            reserved: [0; 8],
+        }
+    }
+}
+
+impl From<&HealthStatus> for lb_health {
+    fn from(h: &HealthStatus) -> Self {
+        lb_health {
+            instance_id: h.instance_id,
+            health_score: h.health_score,
+            in_flight: h.in_flight,
+            requests: h.requests,
+            successes: h.successes,
+            failures: h.failures,
+            consecutive_failures: h.consecutive_failures,
+            success_rate: h.success_rate,
+            latency_ewma_us: h.latency_ewma_us,
+            weight: h.weight,
+            capacity: h.capacity,
+            healthy: u8::from(h.healthy),
+            reserved_bytes: [0; 7],
+            reserved: [0; 8],
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The instance set as readers see it: membership, weights, the health view and the
+//! selection tables in one immutable value, published atomically. A reader that loads
+//! one snapshot never sees half an update.
+
+use crate::config::Config;
+use crate::instance::{InstanceState, HEALTHY, PROBATION};
+use crate::sync::{Arc, AtomicU64, Ordering};
+
+/// One instance of the set: what the caller configured plus its live state.
+pub(crate) struct Member {
+    pub id: u64,
+    pub weight: u32,
+    pub capacity: u32,
+    pub state: Arc<InstanceState>,
+    /// Health lets it be picked (the view this snapshot was built with).
+    pub healthy: bool,
+}
+
+pub(crate) struct Snapshot {
+    pub generation: u64,
+    pub members: Box<[Member]>,
+    /// (id, index) sorted by id, to find a member by id in O(log n).
+    by_id: Box<[(u64, u32)]>,
+    /// Indices into `members` that may be picked: the healthy ones, or all of them
+    /// in panic mode.
+    pub selectable: Box<[u32]>,
+    /// The round-robin cycle over `selectable`, each index appearing `weight` times,
+    /// spread out (see `build_rr_table`).
+    pub rr_table: Box<[u32]>,
+    /// Weighted-random table over `selectable` positions.
+    pub wrt: AliasTable,
+    /// Indices of members on probation (trial traffic only).
+    pub trial: Box<[u32]>,
+    pub panic: bool,
+    pub healthy_count: u32,
+    /// The configuration in force, copied here so the request path reads no lock.
+    pub cfg: Config,
+}
+
+impl Snapshot {
+    pub(crate) fn empty(cfg: Config) -> Snapshot {
+        Snapshot::build(0, Vec::new(), cfg)
+    }
+
+    /// Builds a snapshot, taking the health view from the members' live state.
+    pub(crate) fn build(generation: u64, mut members: Vec<Member>, cfg: Config) -> Snapshot {
+        let mut healthy_count = 0u32;
+        for m in members.iter_mut() {
+            let kind = m.state.health_kind();
+            let external = m.state.external_score.load(Ordering::Acquire);
+            m.healthy = kind == HEALTHY && external >= cfg.unhealthy_threshold;
+            healthy_count += m.healthy as u32;
+        }
+        let n = members.len();
+        let panic = n > 0 && (healthy_count as f64) < cfg.panic_threshold * n as f64;
+        let selectable: Box<[u32]> = (0..n as u32)
+            .filter(|&i| panic || members[i as usize].healthy)
+            .collect();
+        let trial: Box<[u32]> = if panic {
+            Box::new([])
+        } else {
+            (0..n as u32)
+                .filter(|&i| {
+                    let s = &members[i as usize].state;
+                    s.health_kind() == PROBATION
+                        && s.external_score.load(Ordering::Acquire) >= cfg.unhealthy_threshold
+                })
+                .collect()
+        };
+        let weights: Vec<u32> = selectable
+            .iter()
+            .map(|&i| members[i as usize].weight)
+            .collect();
+        let rr_table = build_rr_table(&selectable, &weights);
+        let mut by_id: Vec<(u64, u32)> = members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id, i as u32))
+            .collect();
+        by_id.sort_unstable();
+        let wrt = AliasTable::new(selectable.len());
+        let snap = Snapshot {
+            generation,
+            members: members.into_boxed_slice(),
+            by_id: by_id.into_boxed_slice(),
+            selectable,
+            rr_table,
+            wrt,
+            trial,
+            panic,
+            healthy_count,
+            cfg,
+        };
+        let mut scratch = Scratch::default();
+        crate::strategy::weighted_response_time::refresh_weights(&snap, &mut scratch);
+        snap
+    }
+
+    pub(crate) fn index_of(&self, id: u64) -> Option<usize> {
+        self.by_id
+            .binary_search_by_key(&id, |&(k, _)| k)
+            .ok()
+            .map(|pos| self.by_id[pos].1 as usize)
+    }
+
+    pub(crate) fn member(&self, id: u64) -> Option<&Member> {
+        self.index_of(id).map(|i| &self.members[i])
+    }
+}
+
+/// Reusable buffers for the maintenance pass, so it allocates only when the set grows.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub floats: Vec<f64>,
+    pub probs: Vec<f64>,
+    pub small: Vec<u32>,
+    pub large: Vec<u32>,
+}
+
+/// Longest round-robin cycle; weights are scaled down to fit (each weight stays >= 1).
+const RR_TABLE_MAX: u64 = 1 << 16;
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// A smooth weighted cycle: instance k's j-th turn falls at (j + phase_k) / w_k, and
+/// the turns are sorted by that time. The phases are spread by the golden ratio so
+/// that equal-weight instances interleave with a heavy one instead of bunching, and
+/// a weight-5 instance is spread through the cycle rather than picked five times in a
+/// row. Equal weights give each instance exactly once per cycle.
+fn build_rr_table(selectable: &[u32], weights: &[u32]) -> Box<[u32]> {
+    if selectable.is_empty() {
+        return Box::new([]);
+    }
+    let g = weights.iter().fold(0u64, |g, &w| gcd(g, w as u64)).max(1);
+    let total: u64 = weights.iter().map(|&w| w as u64 / g).sum();
+    let scale = if total > RR_TABLE_MAX {
+        RR_TABLE_MAX as f64 / total as f64
+    } else {
+        1.0
+    };
+    let mut turns: Vec<(f64, u32)> = Vec::new();
+    for (k, (&idx, &w)) in selectable.iter().zip(weights).enumerate() {
+        let w = ((w as u64 / g) as f64 * scale).round().max(1.0) as u64;
+        let phase = ((k as f64 + 1.0) * 0.618_033_988_749_894_8).fract();
+        for j in 0..w {
+            turns.push(((j as f64 + phase) / w as f64, idx));
+        }
+    }
+    turns.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    turns.into_iter().map(|(_, i)| i).collect()
+}
+
+/// Vose's alias method: an O(1) weighted random pick. Each entry packs the threshold
+/// (high 32 bits) and the alias (low 32 bits) in one atomic word, so the maintenance
+/// pass can rewrite the weights in place while readers pick: a reader may mix old and
+/// new entries for a moment, which only skews one pick slightly and is always a valid
+/// index.
+pub(crate) struct AliasTable {
+    entries: Box<[AtomicU64]>,
+}
+
+impl AliasTable {
+    fn new(n: usize) -> AliasTable {
+        AliasTable {
+            entries: (0..n)
+                .map(|i| AtomicU64::new((u32::MAX as u64) << 32 | i as u64))
+                .collect(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// A position in `0..len()` drawn with the table's weights; `len()` must be > 0.
+    #[inline]
+    pub(crate) fn pick(&self, r: u64) -> usize {
+        let n = self.entries.len() as u64;
+        let pos = (((r & 0xffff_ffff) * n) >> 32) as usize;
+        let e = self.entries[pos].load(Ordering::Relaxed);
+        if ((r >> 32) as u32) < (e >> 32) as u32 {
+            pos
+        } else {
+            (e & 0xffff_ffff) as usize
+        }
+    }
+
+    /// Rewrites the table for `weights` (one per position; non-finite or negative
+    /// count as 0; all zero means uniform).
+    pub(crate) fn rebuild(&self, weights: &[f64], scratch: &mut Scratch) {
+        let n = self.entries.len();
+        debug_assert_eq!(weights.len(), n);
+        if n == 0 {
+            return;
+        }
+        let clean = |w: f64| if w.is_finite() && w > 0.0 { w } else { 0.0 };
+        let sum: f64 = weights.iter().map(|&w| clean(w)).sum();
+        scratch.probs.clear();
+        if sum <= 0.0 || !sum.is_finite() {
+            scratch.probs.resize(n, 1.0);
+        } else {
+            scratch
+                .probs
+                .extend(weights.iter().map(|&w| clean(w) * n as f64 / sum));
+        }
+        scratch.small.clear();
+        scratch.large.clear();
+        for (i, &p) in scratch.probs.iter().enumerate() {
+            if p < 1.0 {
+                scratch.small.push(i as u32);
+            } else {
+                scratch.large.push(i as u32);
+            }
+        }
+        while let (Some(&s), Some(&l)) = (scratch.small.last(), scratch.large.last()) {
+            scratch.small.pop();
+            scratch.large.pop();
+            let ps = scratch.probs[s as usize];
+            let threshold = (ps * 4_294_967_296.0).min(u32::MAX as f64) as u64;
+            self.entries[s as usize].store(threshold << 32 | l as u64, Ordering::Relaxed);
+            let pl = scratch.probs[l as usize] + ps - 1.0;
+            scratch.probs[l as usize] = pl;
+            if pl < 1.0 {
+                scratch.small.push(l);
+            } else {
+                scratch.large.push(l);
+            }
+        }
+        for &i in scratch.small.iter().chain(scratch.large.iter()) {
+            self.entries[i as usize].store((u32::MAX as u64) << 32 | i as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equal_weights_cycle_once_each() {
+        let sel: Vec<u32> = (0..7).collect();
+        let t = build_rr_table(&sel, &[1; 7]);
+        let mut seen = t.to_vec();
+        seen.sort();
+        assert_eq!(seen, sel);
+    }
+
+    #[test]
+    fn heavy_weight_is_spread_through_the_cycle() {
+        let t = build_rr_table(&[0, 1, 2, 3, 4], &[5, 1, 1, 1, 1]);
+        assert_eq!(t.len(), 9);
+        assert_eq!(t.iter().filter(|&&i| i == 0).count(), 5);
+        // Never more than two picks of the heavy instance in a row, around the cycle too.
+        for k in 0..t.len() {
+            let run = (0..3).all(|d| t[(k + d) % t.len()] == 0);
+            assert!(!run, "three in a row at {k}: {t:?}");
+        }
+    }
+
+    #[test]
+    fn huge_weights_are_scaled_to_fit() {
+        let sel: Vec<u32> = (0..4).collect();
+        let t = build_rr_table(&sel, &[u32::MAX, u32::MAX / 2, 1, 7]);
+        assert!(t.len() as u64 <= RR_TABLE_MAX + 4);
+        for i in 0..4 {
+            assert!(t.contains(&i));
+        }
+    }
+
+    #[test]
+    fn alias_table_follows_weights() {
+        let table = AliasTable::new(4);
+        let mut scratch = Scratch::default();
+        table.rebuild(&[1.0, 2.0, 3.0, 4.0], &mut scratch);
+        let mut counts = [0u64; 4];
+        let mut x = 0x1234_5678_9abc_def0u64;
+        for _ in 0..400_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            counts[table.pick(x)] += 1;
+        }
+        for (i, &c) in counts.iter().enumerate() {
+            let want = 400_000.0 * (i as f64 + 1.0) / 10.0;
+            assert!((c as f64 - want).abs() / want < 0.02, "{counts:?}");
+        }
+    }
+}

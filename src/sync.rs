@@ -1,0 +1,140 @@
+//! The one place that knows about loom.
+//!
+//! Every other module takes its atomics, `Arc`, `Mutex`, the snapshot cell, atomic
+//! floats and thread locals from here. Under `cfg(loom)` they become loom's model
+//! types, so the loom tests in `loom-tests/` check the real lb code paths; otherwise
+//! they are std, arc-swap and atomic_float. arc-swap and atomic_float have no loom
+//! support, so under loom the snapshot cell is a loom `RwLock<Arc<T>>` and the float
+//! atomics are loom `AtomicU64`s holding the bits.
+
+#[cfg(not(loom))]
+pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+#[cfg(not(loom))]
+pub(crate) use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+#[cfg(not(loom))]
+pub(crate) use std::thread_local;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
+#[cfg(loom)]
+pub(crate) use loom::thread_local;
+#[cfg(loom)]
+pub(crate) use std::sync::TryLockError;
+
+/// Locks a mutex, recovering the data if a panicking thread poisoned it: lb's
+/// mutexes guard rebuildable state, and a poisoned lock must not make every later
+/// call fail (the C ABI promises the balancer stays usable after an internal error).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Tries to lock without waiting; `None` if another thread holds it.
+pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(TryLockError::WouldBlock) => None,
+    }
+}
+
+#[cfg(not(loom))]
+pub(crate) use atomic_float::AtomicF64;
+
+/// Loom stand-in for `atomic_float::AtomicF64`: the bits in a loom `AtomicU64`.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct AtomicF64(AtomicU64);
+
+#[cfg(loom)]
+impl AtomicF64 {
+    pub(crate) fn new(v: f64) -> Self {
+        Self(AtomicU64::new(v.to_bits()))
+    }
+    pub(crate) fn load(&self, order: Ordering) -> f64 {
+        f64::from_bits(self.0.load(order))
+    }
+    pub(crate) fn store(&self, v: f64, order: Ordering) {
+        self.0.store(v.to_bits(), order)
+    }
+}
+
+/// The cell that holds the current snapshot: readers never block on writers.
+#[cfg(not(loom))]
+pub(crate) struct SnapshotCell<T>(arc_swap::ArcSwap<T>);
+
+#[cfg(not(loom))]
+impl<T> SnapshotCell<T> {
+    pub(crate) fn new(value: Arc<T>) -> Self {
+        Self(arc_swap::ArcSwap::new(value))
+    }
+    /// An owned reference, for caches that keep it across calls.
+    pub(crate) fn load_full(&self) -> Arc<T> {
+        self.0.load_full()
+    }
+    pub(crate) fn store(&self, value: Arc<T>) {
+        self.0.store(value)
+    }
+}
+
+#[cfg(loom)]
+pub(crate) struct SnapshotCell<T>(loom::sync::RwLock<Arc<T>>);
+
+#[cfg(loom)]
+impl<T> SnapshotCell<T> {
+    pub(crate) fn new(value: Arc<T>) -> Self {
+        Self(loom::sync::RwLock::new(value))
+    }
+    pub(crate) fn load_full(&self) -> Arc<T> {
+        match self.0.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+    pub(crate) fn store(&self, value: Arc<T>) {
+        let mut g = match self.0.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        *g = value;
+    }
+}
+
+/// Bugs that the loom models inject to prove they can catch them. They exist only in
+/// the loom build; each flag is read where the real ordering or check lives.
+#[cfg(loom)]
+pub mod fault {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// Report decrements in-flight with a separate load and store instead of one CAS.
+    pub static SPLIT_RELEASE: AtomicBool = AtomicBool::new(false);
+    /// Report skips the incarnation check and trusts the pick's index into the set.
+    pub static SKIP_INCARNATION_CHECK: AtomicBool = AtomicBool::new(false);
+    /// The health transition is a load-then-store instead of a CAS.
+    pub static SPLIT_HEALTH_TRANSITION: AtomicBool = AtomicBool::new(false);
+    /// The adaptive switch is a load-then-store instead of a CAS.
+    pub static SPLIT_STRATEGY_SWITCH: AtomicBool = AtomicBool::new(false);
+    /// Expiry reads the bucket and clears it with a plain store.
+    pub static SPLIT_EXPIRY: AtomicBool = AtomicBool::new(false);
+
+    pub fn on(flag: &AtomicBool) -> bool {
+        flag.load(Ordering::Relaxed)
+    }
+
+    /// Clears every flag (call at the start of each model).
+    pub fn reset() {
+        for f in [
+            &SPLIT_RELEASE,
+            &SKIP_INCARNATION_CHECK,
+            &SPLIT_HEALTH_TRANSITION,
+            &SPLIT_STRATEGY_SWITCH,
+            &SPLIT_EXPIRY,
+        ] {
+            f.store(false, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Plain public value types: what callers pass in and get back.
+
+/// The selection algorithm. `Adaptive` runs one of the other three at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Strategy {
+    RoundRobin = 0,
+    LeastConnections = 1,
+    WeightedResponseTime = 2,
+    Adaptive = 3,
+}
+
+impl Strategy {
+    pub const ALL: [Strategy; 4] = [
+        Strategy::RoundRobin,
+        Strategy::LeastConnections,
+        Strategy::WeightedResponseTime,
+        Strategy::Adaptive,
+    ];
+
+    /// The strategies adaptive chooses among.
+    pub(crate) const CONCRETE: [Strategy; 3] = [
+        Strategy::RoundRobin,
+        Strategy::LeastConnections,
+        Strategy::WeightedResponseTime,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Strategy::RoundRobin => "round_robin",
+            Strategy::LeastConnections => "least_connections",
+            Strategy::WeightedResponseTime => "weighted_response_time",
+            Strategy::Adaptive => "adaptive",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Strategy> {
+        Strategy::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The C ABI value (`LB_STRATEGY_*`); `None` for an unknown one.
+    pub fn from_u32(v: u32) -> Option<Strategy> {
+        Strategy::ALL.into_iter().find(|s| *s as u32 == v)
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Strategy {
+        Strategy::ALL
+            .into_iter()
+            .find(|s| *s as u8 == v)
+            .unwrap_or(Strategy::RoundRobin)
+    }
+}
+
+/// How a request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Outcome {
+    /// The instance served the request.
+    Success = 0,
+    /// The instance failed it (error, reset, timeout): counts against its health.
+    Failure = 1,
+    /// Released without judging the instance (the client gave up, say).
+    Cancelled = 2,
+}
+
+impl Outcome {
+    /// The C ABI value (`LB_OUTCOME_*`); `None` for an unknown one.
+    pub fn from_u32(v: u32) -> Option<Outcome> {
+        match v {
+            0 => Some(Outcome::Success),
+            1 => Some(Outcome::Failure),
+            2 => Some(Outcome::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// A backend as the caller describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Instance {
+    /// Chosen by the caller; unique within a set.
+    pub id: u64,
+    /// Relative share, at least 1.
+    pub weight: u32,
+    /// Most requests in flight at once; 0 = unlimited.
+    pub capacity: u32,
+}
+
+impl Instance {
+    /// An instance of weight 1 and unlimited capacity.
+    pub fn new(id: u64) -> Self {
+        Instance {
+            id,
+            weight: 1,
+            capacity: 0,
+        }
+    }
+    pub fn weight(mut self, weight: u32) -> Self {
+        self.weight = weight;
+        self
+    }
+    pub fn capacity(mut self, capacity: u32) -> Self {
+        self.capacity = capacity;
+        self
+    }
+}
+
+/// What `select` hands out and `report` takes back: a plain `Copy` token, so it can
+/// cross tasks and threads. It carries the instance id and, in three private words,
+/// what report needs to find the instance without trusting the token: the instance's
+/// incarnation, the expiry epoch and a position hint, and a keyed check value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Pick {
+    pub(crate) instance_id: u64,
+    pub(crate) incarnation: u64,
+    /// Expiry epoch (high 32 bits) and index in the set at select time (low 32 bits).
+    pub(crate) epoch_and_index: u64,
+    pub(crate) check: u64,
+}
+
+impl Pick {
+    /// The chosen instance.
+    pub fn instance_id(&self) -> u64 {
+        self.instance_id
+    }
+
+    /// The token as four words, in the layout of the C `lb_pick`.
+    pub fn to_raw(&self) -> [u64; 4] {
+        [
+            self.instance_id,
+            self.incarnation,
+            self.epoch_and_index,
+            self.check,
+        ]
+    }
+
+    /// Rebuilds a token from four words. Any bits are accepted here; `report`
+    /// refuses a token that this balancer did not hand out.
+    pub fn from_raw(raw: [u64; 4]) -> Pick {
+        Pick {
+            instance_id: raw[0],
+            incarnation: raw[1],
+            epoch_and_index: raw[2],
+            check: raw[3],
+        }
+    }
+
+    pub(crate) fn epoch(&self) -> u32 {
+        (self.epoch_and_index >> 32) as u32
+    }
+
+    pub(crate) fn index(&self) -> usize {
+        (self.epoch_and_index & 0xffff_ffff) as usize
+    }
+}
+
+/// A read snapshot of one instance (the fields of the C `lb_health`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct HealthStatus {
+    pub instance_id: u64,
+    /// 0.0 (down) .. 1.0 (fully healthy).
+    pub health_score: f64,
+    pub in_flight: u64,
+    /// Picks of this instance, counted at select.
+    pub requests: u64,
+    pub successes: u64,
+    pub failures: u64,
+    pub consecutive_failures: u64,
+    /// successes / (successes + failures); 1.0 before any.
+    pub success_rate: f64,
+    /// 0 before any sample.
+    pub latency_ewma_us: f64,
+    pub weight: u32,
+    pub capacity: u32,
+    /// Health lets it be picked (capacity aside).
+    pub healthy: bool,
+}
+
+/// The balancer's totals (the fields of the C `lb_stats`). Cumulative: removing an
+/// instance never makes them shrink.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadBalancerStats {
+    /// Picks handed out, ever.
+    pub total_requests: u64,
+    pub successes: u64,
+    pub failures: u64,
+    /// Reported cancelled, plus expired.
+    pub cancelled: u64,
+    /// Picks never reported before the pick timeout (part of `cancelled` too).
+    pub expired: u64,
+    pub in_flight: u64,
+    /// Mean latency of successful requests; 0 before the first.
+    pub avg_latency_us: f64,
+    pub instance_count: u32,
+    pub healthy_count: u32,
+    /// The strategy in use now (for adaptive: the one it currently runs).
+    pub active_strategy: Strategy,
+    pub strategy_switches: u64,
+}
