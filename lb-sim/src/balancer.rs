@@ -1,4 +1,10 @@
-//! The boundary between the simulation engine and the balancer it measures.
+//! The boundary between the simulation engine and the balancer it measures:
+//! the engine drives anything that implements [`Lb`]; what it measures is
+//! [`RealLb`], lb's own `Balancer` on a `ManualClock` set to virtual time.
+
+use std::sync::Arc;
+
+use lb::{Balancer, Clock, Config, Instance, ManualClock, Outcome, Pick, Strategy};
 
 /// What the engine needs from a balancer. Times are virtual microseconds.
 pub trait Lb {
@@ -15,47 +21,99 @@ pub trait Lb {
     fn set_weight(&mut self, now_us: u64, id: u64, weight: u32);
 }
 
-/// Strategy names the simulator knows, in lb's order.
+/// Strategy names lb has, in lb's order.
 pub fn strategy_names() -> Vec<&'static str> {
-    vec![
-        "round_robin",
-        "least_connections",
-        "weighted_response_time",
-        "adaptive",
-    ]
+    Strategy::ALL.iter().map(|s| s.name()).collect()
 }
 
-/// A stand-in until lb's core lands: plain round robin over live ids.
-pub struct StandIn {
-    ids: Vec<u64>,
-    next: usize,
+/// lb's `Balancer` with its default configuration, on a manual clock.
+pub struct RealLb {
+    balancer: Balancer,
+    clock: Arc<ManualClock>,
 }
 
-impl Lb for StandIn {
-    type Pick = u64;
-    fn select(&mut self, _now_us: u64) -> Option<(u64, u64)> {
-        if self.ids.is_empty() {
-            return None;
+/// lb treats a clock reading of 0 as "never": virtual time 0 reads as 1 µs.
+const CLOCK_ORIGIN_US: u64 = 1;
+
+impl RealLb {
+    fn at(&self, now_us: u64) {
+        self.clock.set_us(now_us + CLOCK_ORIGIN_US);
+    }
+
+    pub fn balancer(&self) -> &Balancer {
+        &self.balancer
+    }
+}
+
+impl Lb for RealLb {
+    type Pick = Pick;
+
+    fn select(&mut self, now_us: u64) -> Option<(u64, Pick)> {
+        self.at(now_us);
+        match self.balancer.select() {
+            Ok(p) => Some((p.instance_id(), p)),
+            Err(lb::Error::NoInstance) => None,
+            Err(e) => panic!("lb select failed: {e}"),
         }
-        let id = self.ids[self.next % self.ids.len()];
-        self.next = self.next.wrapping_add(1);
-        Some((id, id))
     }
-    fn report(&mut self, _: u64, _: u64, _: bool, _: u64) {}
-    fn add_backend(&mut self, _: u64, id: u64, _: u32, _: u32) {
-        self.ids.push(id);
+
+    fn report(&mut self, now_us: u64, pick: Pick, success: bool, latency_us: u64) {
+        self.at(now_us);
+        let outcome = if success {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        };
+        // A pick on a removed instance may be refused; the simulation goes on
+        // as a caller would.
+        let _ = self.balancer.report(&pick, outcome, latency_us);
     }
-    fn remove_backend(&mut self, _: u64, id: u64) {
-        self.ids.retain(|&i| i != id);
+
+    fn add_backend(&mut self, now_us: u64, id: u64, weight: u32, capacity: u32) {
+        self.at(now_us);
+        self.balancer
+            .add_instance(Instance {
+                id,
+                weight,
+                capacity,
+            })
+            .unwrap_or_else(|e| panic!("lb add_instance({id}) failed: {e}"));
     }
-    fn set_weight(&mut self, _: u64, _: u64, _: u32) {}
+
+    fn remove_backend(&mut self, now_us: u64, id: u64) {
+        self.at(now_us);
+        let _ = self.balancer.remove_instance(id);
+    }
+
+    fn set_weight(&mut self, now_us: u64, id: u64, weight: u32) {
+        self.at(now_us);
+        let _ = self.balancer.set_weight(id, weight);
+    }
 }
 
-/// The balancer for `strategy`, seeded with `seed`, over backends
-/// `(id, weight, capacity)`.
-pub fn new_lb(_strategy: &str, _seed: u64, backends: &[(u64, u32, u32)]) -> StandIn {
-    StandIn {
-        ids: backends.iter().map(|b| b.0).collect(),
-        next: 0,
-    }
+/// lb's balancer for `strategy` with its default configuration, seeded with
+/// `seed`, over backends `(id, weight, capacity)`.
+pub fn new_lb(strategy: &str, seed: u64, backends: &[(u64, u32, u32)]) -> RealLb {
+    let strategy =
+        Strategy::from_name(strategy).unwrap_or_else(|| panic!("unknown strategy {strategy}"));
+    let clock = Arc::new(ManualClock::new(CLOCK_ORIGIN_US));
+    let config = Config {
+        strategy,
+        seed,
+        ..Config::default()
+    };
+    let dyn_clock: Arc<dyn Clock> = clock.clone();
+    let balancer = Balancer::with_clock(config, dyn_clock).expect("default config is valid");
+    let instances: Vec<Instance> = backends
+        .iter()
+        .map(|&(id, weight, capacity)| Instance {
+            id,
+            weight,
+            capacity,
+        })
+        .collect();
+    balancer
+        .set_instances(&instances)
+        .expect("scenario backends are valid instances");
+    RealLb { balancer, clock }
 }

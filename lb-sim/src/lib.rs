@@ -110,7 +110,14 @@ pub fn run_all(
                     break;
                 }
                 let (i, strategy) = &jobs[j];
-                let r = run_one(&scenarios[*i], strategy);
+                // A fresh thread per run: lb keeps per-thread state, and a
+                // run must not depend on what ran before it on its thread.
+                let r = std::thread::scope(|inner| {
+                    inner
+                        .spawn(|| run_one(&scenarios[*i], strategy))
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+                });
                 *slots[j].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
             });
         }
