@@ -24,6 +24,7 @@ mod balancer;
 mod clock;
 mod config;
 mod error;
+pub mod ffi;
 mod health;
 mod instance;
 mod local;

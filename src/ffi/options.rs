@@ -96,8 +96,10 @@ pub(crate) enum Field {
     F64(fn(&Config) -> f64, fn(&mut Config, f64)),
 }
 
-/// One row of the option table.
+/// One row of the option table. The name, bounds and default are what the header
+/// documents; the tests check them against the core's validation and the header.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) struct OptionSpec {
     pub(crate) id: lb_option,
     /// The constant's name, as in the header.

@@ -1,0 +1,69 @@
+# Builds and installs lb's C library, and runs the C ABI checks.
+#
+#   make                      build target/release/liblb.{so,a}
+#   make install PREFIX=/usr/local [DESTDIR=...]
+#                             install include/lb.h, include/lb.hpp (C++ wrapper),
+#                             lib/liblb.so.X.Y.Z (+ liblb.so.X, liblb.so links),
+#                             lib/liblb.a and lib/pkgconfig/lb.pc
+#   make uninstall PREFIX=...
+#   make header               regenerate include/lb.h with the pinned cbindgen
+#   make cbindgen             install the pinned cbindgen (scripts/cbindgen.version)
+#   make check                scripts/test-c-abi.sh: header, SONAME, exports, layouts,
+#                             C, C++ and Go clients and tests, sanitizers
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DESTDIR ?=
+CARGO ?= cargo
+CBINDGEN ?= cbindgen
+CARGO_TARGET_DIR ?= target
+RELEASE_DIR := $(CARGO_TARGET_DIR)/release
+
+VERSION := $(shell sed -n 's/^version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)
+MAJOR := $(firstword $(subst ., ,$(VERSION)))
+CBINDGEN_VERSION := $(shell cat scripts/cbindgen.version)
+
+# What liblb.a needs from the system, as printed by
+# `cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs`.
+LIBS_PRIVATE ?= -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+
+.PHONY: all build install uninstall header cbindgen check
+
+all: build
+
+build:
+	$(CARGO) build --release --lib -p lb
+
+install: build
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -m 644 include/lb.h $(DESTDIR)$(INCLUDEDIR)/lb.h
+	install -m 644 examples/cpp/include/lb.hpp $(DESTDIR)$(INCLUDEDIR)/lb.hpp
+	install -m 755 $(RELEASE_DIR)/liblb.so $(DESTDIR)$(LIBDIR)/liblb.so.$(VERSION)
+	ln -sf liblb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/liblb.so.$(MAJOR)
+	ln -sf liblb.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/liblb.so
+	install -m 644 $(RELEASE_DIR)/liblb.a $(DESTDIR)$(LIBDIR)/liblb.a
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|' lb.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/lb.pc
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
+	    ldconfig $(LIBDIR) 2>/dev/null || true; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/lb.h $(DESTDIR)$(INCLUDEDIR)/lb.hpp
+	rm -f $(DESTDIR)$(LIBDIR)/liblb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/liblb.so.$(MAJOR)
+	rm -f $(DESTDIR)$(LIBDIR)/liblb.so $(DESTDIR)$(LIBDIR)/liblb.a
+	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/lb.pc
+
+cbindgen:
+	@if $(CBINDGEN) --version 2>/dev/null | grep -qx "cbindgen $(CBINDGEN_VERSION)"; then \
+	    echo "cbindgen $(CBINDGEN_VERSION) already installed"; \
+	else $(CARGO) install cbindgen --version $(CBINDGEN_VERSION) --locked; fi
+
+header:
+	@$(CBINDGEN) --version | grep -qx "cbindgen $(CBINDGEN_VERSION)" || \
+	    { echo "need cbindgen $(CBINDGEN_VERSION) (make cbindgen)" >&2; exit 1; }
+	$(CBINDGEN) --quiet --config cbindgen.toml src/ffi/mod.rs --output include/lb.h
+
+check:
+	scripts/test-c-abi.sh

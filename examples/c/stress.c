@@ -1,0 +1,241 @@
+/*
+ * Stress test of lb through its C ABI, with pthreads: WORKERS threads select and
+ * report (out of order, with every outcome, some picks with exclusions) while a
+ * churn thread keeps replacing the instance set, setting health scores, switching
+ * strategies and changing options. Every thread runs a fixed number of
+ * operations; the churn thread runs until they are done (and at least
+ * MIN_CHURN_ROUNDS rounds). At the end every pick has been reported, so lb_get_stats must show
+ * 0 in flight, total_requests == successes + failures + cancelled, and exactly
+ * the counts the threads saw; every instance must show 0 in flight.
+ *
+ * Usage: stress [operations per worker]   (default 250000)
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <lb.h>
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+enum { WORKERS = 4, MAX_HELD = 16, MAX_ID = 16, MIN_CHURN_ROUNDS = 500 };
+
+static lb_balancer *lb;
+static unsigned long ops_per_worker = 250000;
+static atomic_int workers_done;
+static unsigned churn_rounds;
+
+typedef struct worker_result {
+    uint64_t selected, no_instance, successes, failures, cancelled;
+    uint64_t select_errors, report_errors; /* any other status: a bug */
+} worker_result;
+
+static uint64_t next_random(uint64_t *state) {
+    /* xorshift64* */
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+static void report_one(lb_pick *pick, uint64_t *rng, worker_result *r) {
+    uint64_t roll = next_random(rng) % 10;
+    lb_outcome outcome = roll < 7 ? LB_OUTCOME_SUCCESS
+                         : roll < 9 ? LB_OUTCOME_FAILURE
+                                    : LB_OUTCOME_CANCELLED;
+    lb_status status = lb_report(lb, pick, outcome, 50 + next_random(rng) % 5000);
+    if (status != LB_STATUS_OK) {
+        r->report_errors++;
+        fprintf(stderr, "lb_report: %s\n", lb_status_str(status));
+        return;
+    }
+    if (outcome == LB_OUTCOME_SUCCESS) {
+        r->successes++;
+    } else if (outcome == LB_OUTCOME_FAILURE) {
+        r->failures++;
+    } else {
+        r->cancelled++;
+    }
+}
+
+static void *worker(void *arg) {
+    worker_result *r = (worker_result *)arg;
+    uint64_t rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)arg;
+    lb_pick held[MAX_HELD];
+    size_t n_held = 0;
+    for (unsigned long op = 0; op < ops_per_worker; op++) {
+        uint64_t roll = next_random(&rng);
+        if (n_held < MAX_HELD && (n_held == 0 || roll % 2 == 0)) {
+            lb_status status;
+            if (roll % 8 == 1) {
+                const uint64_t exclude[2] = {1 + next_random(&rng) % MAX_ID,
+                                             1 + next_random(&rng) % MAX_ID};
+                status = lb_select_excluding(lb, exclude, 2, &held[n_held]);
+            } else {
+                status = lb_select(lb, &held[n_held]);
+            }
+            if (status == LB_STATUS_OK) {
+                r->selected++;
+                n_held++;
+            } else if (status == LB_STATUS_NO_INSTANCE) {
+                r->no_instance++;
+            } else {
+                r->select_errors++;
+                fprintf(stderr, "lb_select: %s\n", lb_status_str(status));
+            }
+        } else {
+            /* Report a random held pick: out of selection order. */
+            size_t i = (size_t)(next_random(&rng) % n_held);
+            report_one(&held[i], &rng, r);
+            held[i] = held[--n_held];
+        }
+    }
+    while (n_held > 0) {
+        report_one(&held[--n_held], &rng, r);
+    }
+    atomic_fetch_add(&workers_done, 1);
+    return NULL;
+}
+
+static void *churn(void *arg) {
+    unsigned *errors = (unsigned *)arg;
+    uint64_t rng = 0xC0FFEEULL;
+    unsigned round = 0;
+    for (; round < MIN_CHURN_ROUNDS || atomic_load(&workers_done) < WORKERS; round++) {
+        lb_instance set[MAX_ID];
+        size_t n = 0;
+        /* Mostly large sets; now and then an empty or single-instance one. */
+        uint64_t keep = round % 97 == 0 ? 0 : next_random(&rng) | (round % 5 == 0 ? 0 : 0xFFF0);
+        for (uint64_t id = 1; id <= MAX_ID; id++) {
+            if (keep & (1ULL << (id - 1))) {
+                set[n].id = id;
+                set[n].weight = 1 + (uint32_t)(next_random(&rng) % 5);
+                set[n].capacity = next_random(&rng) % 3 == 0 ? 2 + (uint32_t)(next_random(&rng) % 40) : 0;
+                n++;
+            }
+        }
+        lb_status status = lb_set_instances(lb, n ? set : NULL, n);
+        if (status != LB_STATUS_OK) {
+            (*errors)++;
+            fprintf(stderr, "lb_set_instances: %s\n", lb_status_str(status));
+        }
+        for (int k = 0; k < 4; k++) {
+            uint64_t id = 1 + next_random(&rng) % MAX_ID;
+            /* Mostly healthy scores, now and then one low enough to eject. */
+            double score = (double)(next_random(&rng) % 1001) / 1000.0;
+            if (next_random(&rng) % 5 != 0) {
+                score = 0.6 + 0.4 * score;
+            }
+            status = lb_set_health_score(lb, id, score);
+            if (status != LB_STATUS_OK && status != LB_STATUS_UNKNOWN_INSTANCE) {
+                (*errors)++;
+                fprintf(stderr, "lb_set_health_score: %s\n", lb_status_str(status));
+            }
+        }
+        if (round % 50 == 0) {
+            status = lb_set_strategy(lb, (lb_strategy)(next_random(&rng) % 4));
+            if (status != LB_STATUS_OK) {
+                (*errors)++;
+                fprintf(stderr, "lb_set_strategy: %s\n", lb_status_str(status));
+            }
+            status = lb_set_option(lb, LB_OPTION_PANIC_THRESHOLD,
+                                   (double)(next_random(&rng) % 11) / 10.0);
+            if (status != LB_STATUS_OK) {
+                (*errors)++;
+                fprintf(stderr, "lb_set_option: %s\n", lb_status_str(status));
+            }
+        }
+        if (round % 10 == 0) {
+            lb_stats stats;
+            lb_health all[MAX_ID];
+            size_t count = 0;
+            status = lb_get_stats(lb, &stats);
+            if (status != LB_STATUS_OK) {
+                (*errors)++;
+            }
+            status = lb_get_all_health(lb, all, MAX_ID, &count);
+            if (status != LB_STATUS_OK) {
+                (*errors)++;
+            }
+        }
+        sched_yield();
+    }
+    churn_rounds = round;
+    return NULL;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) {
+        ops_per_worker = strtoul(argv[1], NULL, 10);
+    }
+    CHECK_STATUS(lb_balancer_new(LB_STRATEGY_ADAPTIVE, &lb), LB_STATUS_OK);
+    if (lb == NULL) {
+        return check_summary("stress");
+    }
+    pthread_t workers[WORKERS], churner;
+    worker_result results[WORKERS];
+    memset(results, 0, sizeof results);
+    unsigned churn_errors = 0;
+    int started = pthread_create(&churner, NULL, churn, &churn_errors) == 0;
+    CHECK(started);
+    for (int i = 0; i < WORKERS; i++) {
+        CHECK(pthread_create(&workers[i], NULL, worker, &results[i]) == 0);
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        pthread_join(workers[i], NULL);
+    }
+    if (started) {
+        pthread_join(churner, NULL);
+    }
+    CHECK(churn_errors == 0);
+
+    worker_result sum;
+    memset(&sum, 0, sizeof sum);
+    for (int i = 0; i < WORKERS; i++) {
+        sum.selected += results[i].selected;
+        sum.no_instance += results[i].no_instance;
+        sum.successes += results[i].successes;
+        sum.failures += results[i].failures;
+        sum.cancelled += results[i].cancelled;
+        sum.select_errors += results[i].select_errors;
+        sum.report_errors += results[i].report_errors;
+    }
+    CHECK(sum.select_errors == 0);
+    CHECK(sum.report_errors == 0);
+    CHECK(sum.selected > ops_per_worker); /* the run did something */
+
+    lb_stats stats;
+    CHECK_STATUS(lb_get_stats(lb, &stats), LB_STATUS_OK);
+    printf("stress: %" PRIu64 " picks (%" PRIu64 " refused: no instance), %" PRIu64
+           " successes, %" PRIu64 " failures, %" PRIu64 " cancelled, %" PRIu64
+           " strategy switches, %u set changes\n",
+           stats.total_requests, sum.no_instance, stats.successes, stats.failures,
+           stats.cancelled, stats.strategy_switches, churn_rounds);
+    CHECK(stats.in_flight == 0);
+    CHECK(stats.total_requests == stats.successes + stats.failures + stats.cancelled);
+    CHECK(stats.total_requests == sum.selected);
+    CHECK(stats.successes == sum.successes);
+    CHECK(stats.failures == sum.failures);
+    CHECK(stats.cancelled == sum.cancelled);
+    CHECK(stats.expired == 0);
+
+    lb_health all[MAX_ID];
+    size_t count = 0;
+    CHECK_STATUS(lb_get_all_health(lb, all, MAX_ID, &count), LB_STATUS_OK);
+    CHECK(count == stats.instance_count);
+    for (size_t i = 0; i < count && i < MAX_ID; i++) {
+        CHECK(all[i].in_flight == 0);
+        CHECK(all[i].successes + all[i].failures <= all[i].requests);
+    }
+    lb_balancer_free(lb);
+    return check_summary("stress");
+}

@@ -1,0 +1,370 @@
+//! Tests of the C ABI layer from Rust: the panic guard, the option table against
+//! the core's Config, the header's documented ranges against the table, and the
+//! struct layouts.
+
+use super::options::OPTIONS;
+use super::*;
+use std::mem::{align_of, size_of, MaybeUninit};
+use std::ptr::{addr_of, null, null_mut};
+
+fn new_balancer(strategy: lb_strategy) -> *mut lb_balancer {
+    let mut lb = null_mut();
+    assert_eq!(lb_balancer_new(strategy, &mut lb), LB_STATUS_OK);
+    assert!(!lb.is_null());
+    lb
+}
+
+#[test]
+fn guard_turns_a_panic_into_internal_and_the_balancer_stays_usable() {
+    let lb = new_balancer(LB_STRATEGY_ROUND_ROBIN);
+    let set = [lb_instance {
+        id: 1,
+        weight: 1,
+        capacity: 0,
+    }];
+    assert_eq!(lb_set_instances(lb, set.as_ptr(), 1), LB_STATUS_OK);
+    // A body that panics half-way through a call on the balancer.
+    let status = guard(|| {
+        // SAFETY: `lb` is live.
+        let b = unsafe { handle(lb) }?;
+        let _ = b.balancer.stats();
+        panic!("a bug inside lb");
+    });
+    assert_eq!(status, LB_STATUS_INTERNAL);
+    assert_eq!(guard_value(7u32, || panic!("another")), 7);
+    // Still usable, including the configuration lock.
+    let mut pick = lb_pick::default();
+    assert_eq!(lb_select(lb, &mut pick), LB_STATUS_OK);
+    assert_eq!(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 10), LB_STATUS_OK);
+    assert_eq!(lb_set_option(lb, LB_OPTION_PANIC_THRESHOLD, 0.3), LB_STATUS_OK);
+    lb_balancer_free(lb);
+}
+
+#[test]
+fn status_texts_are_static_and_nul_terminated() {
+    for status in (0..300).chain([u32::MAX]) {
+        // SAFETY: lb_status_str returns static NUL-terminated text.
+        let text = unsafe { std::ffi::CStr::from_ptr(lb_status_str(status)) };
+        assert!(!text.to_bytes().is_empty());
+    }
+    // SAFETY: as above.
+    let version = unsafe { std::ffi::CStr::from_ptr(lb_version()) };
+    assert_eq!(version.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        version.to_str().unwrap(),
+        format!("{LB_VERSION_MAJOR}.{LB_VERSION_MINOR}.{LB_VERSION_PATCH}")
+    );
+}
+
+#[test]
+fn every_error_maps_to_its_status() {
+    assert_eq!(status_of(Error::NoInstance), LB_STATUS_NO_INSTANCE);
+    assert_eq!(status_of(Error::UnknownInstance(3)), LB_STATUS_UNKNOWN_INSTANCE);
+    assert_eq!(status_of(Error::DuplicateInstance(3)), LB_STATUS_DUPLICATE_INSTANCE);
+    assert_eq!(status_of(Error::InvalidPick), LB_STATUS_INVALID_PICK);
+    assert_eq!(
+        status_of(Error::InvalidArgument {
+            field: "x",
+            reason: String::new()
+        }),
+        LB_STATUS_INVALID_ARGUMENT
+    );
+}
+
+/// The option table's ids are the constants, in order, and distinct.
+#[test]
+fn option_table_is_complete() {
+    for (i, spec) in OPTIONS.iter().enumerate() {
+        assert_eq!(spec.id as usize, i + 1, "{} out of order", spec.name);
+        assert_eq!(find(spec.id).map(|s| s.name), Some(spec.name));
+    }
+    assert!(find(0).is_none());
+    assert!(find(OPTIONS.len() as u32 + 1).is_none());
+}
+
+fn nudge(value: f64, whole: bool, up: bool) -> f64 {
+    let step = if whole {
+        1.0
+    } else {
+        (value.abs() * 1e-9).max(1e-9)
+    };
+    if up {
+        value + step
+    } else {
+        value - step
+    }
+}
+
+fn is_whole(spec: &options::OptionSpec) -> bool {
+    !matches!(spec.field, options::Field::F64(..))
+}
+
+/// Each row's default is Config::default()'s, and its bounds are where the core's
+/// validation puts them: the documented ends (or just inside an open end) are
+/// accepted, just outside refused.
+#[test]
+fn option_table_matches_the_core_config() {
+    let defaults = Config::default();
+    for spec in OPTIONS.iter() {
+        assert_eq!(spec.get(&defaults), spec.default, "{} default", spec.name);
+    }
+    let whole = |s: &options::OptionSpec| is_whole(s);
+    // Lower ends, in table order (a base before its maximum).
+    let mut config = Config::default();
+    for spec in OPTIONS.iter() {
+        let low = if spec.min_open {
+            nudge(spec.min, whole(spec), true)
+        } else {
+            spec.min
+        };
+        let below = if spec.min_open {
+            spec.min
+        } else {
+            nudge(spec.min, whole(spec), false)
+        };
+        let mut refused = config.clone();
+        if spec.set(&mut refused, below) {
+            assert!(refused.validate().is_err(), "{} accepted {below}", spec.name);
+        }
+        assert!(spec.set(&mut config, low), "{} {low}", spec.name);
+        assert!(config.validate().is_ok(), "{} refused {low}", spec.name);
+    }
+    // Upper ends, in reverse order (a maximum before its base).
+    let mut config = Config::default();
+    for spec in OPTIONS.iter().rev() {
+        let high = if spec.max_open {
+            nudge(spec.max, whole(spec), false)
+        } else {
+            spec.max
+        };
+        let above = if spec.max_open {
+            spec.max
+        } else {
+            nudge(spec.max, whole(spec), true)
+        };
+        let mut refused = config.clone();
+        assert!(spec.set(&mut refused, above), "{} {above}", spec.name);
+        assert!(refused.validate().is_err(), "{} accepted {above}", spec.name);
+        assert!(spec.set(&mut config, high), "{} {high}", spec.name);
+        assert!(config.validate().is_ok(), "{} refused {high}", spec.name);
+    }
+}
+
+/// Values that cannot be the field's type never reach the config.
+#[test]
+fn option_values_of_the_wrong_kind_are_refused() {
+    for spec in OPTIONS.iter() {
+        let mut config = Config::default();
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            assert!(!spec.set(&mut config, bad), "{} took {bad}", spec.name);
+        }
+        if is_whole(spec) {
+            for bad in [0.5, -1.0, 1e300, spec.default + 0.25] {
+                assert!(!spec.set(&mut config, bad), "{} took {bad}", spec.name);
+            }
+        }
+        assert_eq!(config, Config::default());
+    }
+}
+
+/// The header documents every option's range and default as the table has them.
+#[test]
+fn header_documents_each_option_as_the_table_does() {
+    let header = include_str!("../../include/lb.h");
+    for spec in OPTIONS.iter() {
+        let define = format!("#define {} {}\n", spec.name, spec.id);
+        let at = header
+            .find(&define)
+            .unwrap_or_else(|| panic!("{define:?} missing from include/lb.h"));
+        let comment = &header[header[..at].rfind("/**").expect("doc comment")..at];
+        let line = comment
+            .lines()
+            .find(|l| l.contains("Range: "))
+            .unwrap_or_else(|| panic!("{} has no Range line", spec.name));
+        let fmt = |v: f64| {
+            if v == v.trunc() && v.abs() < 1e15 {
+                format!("{}", v as i64)
+            } else {
+                format!("{v}")
+            }
+        };
+        let expected = format!(
+            "Range: {}{}, {}{}{}. Default: {}.",
+            if spec.min_open { "(" } else { "[" },
+            fmt(spec.min),
+            fmt(spec.max),
+            if spec.max_open { ")" } else { "]" },
+            if is_whole(spec) { ", whole numbers" } else { "" },
+            fmt(spec.default),
+        );
+        assert!(
+            line.contains(&expected),
+            "{}: header says {line:?}, table says {expected:?}",
+            spec.name
+        );
+    }
+}
+
+#[test]
+fn options_round_trip_through_the_c_functions() {
+    let lb = new_balancer(LB_STRATEGY_LEAST_CONNECTIONS);
+    let mut value = 0.0;
+    for spec in OPTIONS.iter() {
+        assert_eq!(lb_get_option(lb, spec.id, &mut value), LB_STATUS_OK);
+        assert_eq!(value, spec.default);
+    }
+    assert_eq!(lb_set_option(lb, LB_OPTION_PICK_TIMEOUT_MS, 0.0), LB_STATUS_OK);
+    assert_eq!(lb_get_option(lb, LB_OPTION_PICK_TIMEOUT_MS, &mut value), LB_STATUS_OK);
+    assert_eq!(value, 0.0);
+    assert_eq!(
+        lb_set_option(lb, LB_OPTION_BASE_EJECTION_MS, 400_000.0),
+        LB_STATUS_INVALID_ARGUMENT
+    );
+    // Changing an option keeps the strategy.
+    let mut stats = lb_stats::default();
+    assert_eq!(lb_get_stats(lb, &mut stats), LB_STATUS_OK);
+    assert_eq!(stats.active_strategy, LB_STRATEGY_LEAST_CONNECTIONS);
+    assert_eq!(lb_get_option(lb, 0, &mut value), LB_STATUS_INVALID_ARGUMENT);
+    assert_eq!(lb_get_option(lb, LB_OPTION_PANIC_THRESHOLD, null_mut()), LB_STATUS_NULL_POINTER);
+    lb_balancer_free(lb);
+}
+
+/// Concurrent lb_set_option calls on different options do not undo each other.
+#[test]
+fn concurrent_option_changes_are_not_lost() {
+    struct Shared(*mut lb_balancer);
+    // SAFETY: lb_balancer is Sync; the pointer is only used while it is live.
+    unsafe impl Sync for Shared {}
+    let lb = Shared(new_balancer(LB_STRATEGY_ROUND_ROBIN));
+    let ids = [
+        LB_OPTION_CONSECUTIVE_FAILURES,
+        LB_OPTION_MIN_SAMPLES,
+        LB_OPTION_RECOVERY_SUCCESSES,
+        LB_OPTION_CLOCK_REFRESH_OPS,
+    ];
+    std::thread::scope(|s| {
+        for &id in &ids {
+            let lb = &lb;
+            s.spawn(move || {
+                for v in 1..=200 {
+                    assert_eq!(lb_set_option(lb.0, id, v as f64), LB_STATUS_OK);
+                }
+            });
+        }
+        let lb = &lb;
+        s.spawn(move || {
+            for i in 0..200u32 {
+                assert_eq!(lb_set_strategy(lb.0, i % 4), LB_STATUS_OK);
+            }
+        });
+    });
+    for id in ids {
+        let mut value = 0.0;
+        assert_eq!(lb_get_option(lb.0, id, &mut value), LB_STATUS_OK);
+        assert_eq!(value, 200.0, "option {id} lost an update");
+    }
+    // The last lb_set_strategy (199 % 4 = adaptive) was not undone by an option
+    // change that had read the configuration before it.
+    // SAFETY: live handle.
+    let configured = unsafe { &*lb.0 }.balancer.config().strategy;
+    assert_eq!(configured, Strategy::Adaptive);
+    lb_balancer_free(lb.0);
+}
+
+#[test]
+fn null_arrays_and_impossible_counts() {
+    let lb = new_balancer(LB_STRATEGY_ROUND_ROBIN);
+    assert_eq!(lb_set_instances(lb, null(), 0), LB_STATUS_OK);
+    assert_eq!(lb_set_instances(lb, null(), 1), LB_STATUS_NULL_POINTER);
+    let set = [lb_instance {
+        id: 1,
+        weight: 1,
+        capacity: 0,
+    }];
+    assert_eq!(
+        lb_set_instances(lb, set.as_ptr(), usize::MAX),
+        LB_STATUS_INVALID_ARGUMENT
+    );
+    let mut pick = lb_pick::default();
+    let ids = [1u64];
+    assert_eq!(
+        lb_select_excluding(lb, ids.as_ptr(), usize::MAX / 2, &mut pick),
+        LB_STATUS_INVALID_ARGUMENT
+    );
+    let mut count = 0usize;
+    let mut out = [lb_health::default(); 1];
+    assert_eq!(
+        lb_get_all_health(lb, out.as_mut_ptr(), usize::MAX, &mut count),
+        LB_STATUS_INVALID_ARGUMENT
+    );
+    lb_balancer_free(lb);
+    lb_balancer_free(null_mut());
+}
+
+/// Misaligned arrays and structs are read and written without alignment faults.
+#[test]
+fn unaligned_caller_memory() {
+    let lb = new_balancer(LB_STRATEGY_ROUND_ROBIN);
+    let mut bytes = vec![0u8; 16 * 3 + 1];
+    for (i, id) in [1u64, 2, 3].iter().enumerate() {
+        let inst = lb_instance {
+            id: *id,
+            weight: 1,
+            capacity: 0,
+        };
+        // SAFETY: within `bytes`.
+        unsafe { ptr::write_unaligned(bytes.as_mut_ptr().add(1 + 16 * i).cast(), inst) };
+    }
+    // SAFETY: the pointer is only read unaligned by lb.
+    let set = unsafe { bytes.as_ptr().add(1) }.cast::<lb_instance>();
+    assert_eq!(lb_set_instances(lb, set, 3), LB_STATUS_OK);
+    let mut ids = vec![0u8; 17];
+    // SAFETY: within `ids`.
+    unsafe {
+        ptr::write_unaligned(ids.as_mut_ptr().add(1).cast::<u64>(), 1u64);
+        ptr::write_unaligned(ids.as_mut_ptr().add(9).cast::<u64>(), 2u64);
+    }
+    let mut pick_bytes = vec![0u8; size_of::<lb_pick>() + 1];
+    // SAFETY: as above.
+    let pick = unsafe { pick_bytes.as_mut_ptr().add(1) }.cast::<lb_pick>();
+    let exclude = unsafe { ids.as_ptr().add(1) }.cast::<u64>();
+    assert_eq!(lb_select_excluding(lb, exclude, 2, pick), LB_STATUS_OK);
+    // SAFETY: written by lb_select_excluding.
+    let chosen = unsafe { ptr::read_unaligned(pick) };
+    assert_eq!(chosen.instance_id, 3);
+    assert_eq!(lb_report(lb, pick, LB_OUTCOME_SUCCESS, 1), LB_STATUS_OK);
+    lb_balancer_free(lb);
+}
+
+/// Field offsets as the contract fixes them (the C test checks the same from C).
+#[test]
+fn struct_layouts_match_the_contract() {
+    fn offset<T, F>(base: &MaybeUninit<T>, field: *const F) -> usize {
+        field as usize - base.as_ptr() as usize
+    }
+    let s = MaybeUninit::<lb_stats>::uninit();
+    let p = s.as_ptr();
+    // SAFETY: addr_of! on fields of an uninitialised struct reads nothing.
+    unsafe {
+        assert_eq!(offset(&s, addr_of!((*p).avg_latency_us)), 48);
+        assert_eq!(offset(&s, addr_of!((*p).instance_count)), 56);
+        assert_eq!(offset(&s, addr_of!((*p).active_strategy)), 64);
+        assert_eq!(offset(&s, addr_of!((*p).strategy_switches)), 72);
+        assert_eq!(offset(&s, addr_of!((*p).reserved)), 80);
+    }
+    let h = MaybeUninit::<lb_health>::uninit();
+    let p = h.as_ptr();
+    // SAFETY: as above.
+    unsafe {
+        assert_eq!(offset(&h, addr_of!((*p).success_rate)), 56);
+        assert_eq!(offset(&h, addr_of!((*p).weight)), 72);
+        assert_eq!(offset(&h, addr_of!((*p).healthy)), 80);
+        assert_eq!(offset(&h, addr_of!((*p).reserved_bytes)), 81);
+        assert_eq!(offset(&h, addr_of!((*p).reserved)), 88);
+    }
+    assert_eq!(size_of::<lb_stats>(), 144);
+    assert_eq!(size_of::<lb_health>(), 152);
+    assert_eq!(size_of::<lb_pick>(), 32);
+    assert_eq!(size_of::<lb_instance>(), 16);
+    assert_eq!(align_of::<lb_pick>(), 8);
+}
