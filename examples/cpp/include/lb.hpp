@@ -1,0 +1,284 @@
+// lb.hpp: a header-only C++17 wrapper over lb's C ABI (lb.h).
+//
+// Ownership
+//   lb::Balancer owns its lb_balancer handle: it is created in the constructor,
+//   freed in the destructor, and the class is move-only.
+//   lb::Pick owns one outstanding pick: report it with report() (or success(),
+//   failure(), cancel()); a Pick that goes out of scope unreported is reported as
+//   LB_OUTCOME_CANCELLED. Picks are move-only, so a pick is reported at most once.
+//   A Pick refers to its balancer's handle: it must not outlive the Balancer (a
+//   moved Balancer keeps the same handle, so moving the Balancer is fine).
+//
+// Errors
+//   Failures throw lb::Error (derived from std::runtime_error), whose status()
+//   is the lb_status. The hot path has non-throwing variants: try_select() and
+//   try_select_excluding() return std::optional<Pick> (empty on failure, with the
+//   status stored through an optional out pointer), and Pick::try_report()
+//   returns the lb_status. Destructors never throw.
+//
+// Thread safety
+//   As the C ABI: every member function of Balancer may be called concurrently
+//   from any thread, except the destructor and move assignment. A Pick is a plain
+//   value: use one Pick from one thread at a time (it may move between threads).
+#ifndef LB_HPP
+#define LB_HPP
+
+#include <lb.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace lb {
+
+// The strategies of LB_STRATEGY_*.
+enum class Strategy : lb_strategy {
+    RoundRobin = LB_STRATEGY_ROUND_ROBIN,
+    LeastConnections = LB_STRATEGY_LEAST_CONNECTIONS,
+    WeightedResponseTime = LB_STRATEGY_WEIGHTED_RESPONSE_TIME,
+    Adaptive = LB_STRATEGY_ADAPTIVE,
+};
+
+// The outcomes of LB_OUTCOME_*.
+enum class Outcome : lb_outcome {
+    Success = LB_OUTCOME_SUCCESS,
+    Failure = LB_OUTCOME_FAILURE,
+    Cancelled = LB_OUTCOME_CANCELLED,
+};
+
+using Instance = lb_instance;  // {id, weight, capacity}
+using Stats = lb_stats;
+using Health = lb_health;
+
+// Makes an instance: weight 1 and unlimited capacity unless given.
+inline Instance make_instance(std::uint64_t id, std::uint32_t weight = 1,
+                              std::uint32_t capacity = 0) noexcept {
+    Instance instance{};
+    instance.id = id;
+    instance.weight = weight;
+    instance.capacity = capacity;
+    return instance;
+}
+
+// A failed lb call: what() names the call and the status; status() is the code.
+class Error : public std::runtime_error {
+public:
+    Error(lb_status status, const char *call)
+        : std::runtime_error(std::string(call) + ": " + lb_status_str(status)),
+          status_(status) {}
+    lb_status status() const noexcept { return status_; }
+
+private:
+    lb_status status_;
+};
+
+namespace detail {
+inline void check(lb_status status, const char *call) {
+    if (status != LB_STATUS_OK) {
+        throw Error(status, call);
+    }
+}
+}  // namespace detail
+
+// One outstanding pick. Reported as cancelled when destroyed unreported.
+class Pick {
+public:
+    Pick() noexcept = default;
+    Pick(const Pick &) = delete;
+    Pick &operator=(const Pick &) = delete;
+    Pick(Pick &&other) noexcept
+        : handle_(std::exchange(other.handle_, nullptr)), pick_(other.pick_) {}
+    Pick &operator=(Pick &&other) noexcept {
+        if (this != &other) {
+            release_cancelled();
+            handle_ = std::exchange(other.handle_, nullptr);
+            pick_ = other.pick_;
+        }
+        return *this;
+    }
+    ~Pick() { release_cancelled(); }
+
+    // The chosen instance.
+    std::uint64_t instance_id() const noexcept { return pick_.instance_id; }
+    // True until the pick is reported (or moved from).
+    bool pending() const noexcept { return handle_ != nullptr; }
+    explicit operator bool() const noexcept { return pending(); }
+
+    // Reports the outcome; the pick is spent afterwards, even when lb refuses
+    // the report (an expired pick, say). Throws lb::Error on a refusal, and
+    // std::logic_error when the pick is no longer pending.
+    void report(Outcome outcome, std::chrono::microseconds latency) {
+        if (!pending()) {
+            throw std::logic_error("lb::Pick::report: pick already reported");
+        }
+        detail::check(try_report(outcome, latency), "lb_report");
+    }
+    void success(std::chrono::microseconds latency) { report(Outcome::Success, latency); }
+    void failure(std::chrono::microseconds latency) { report(Outcome::Failure, latency); }
+    void cancel() { report(Outcome::Cancelled, std::chrono::microseconds(0)); }
+
+    // The non-throwing report: returns lb_report's status (LB_STATUS_INVALID_PICK
+    // when the pick is no longer pending). The pick is spent afterwards.
+    lb_status try_report(Outcome outcome, std::chrono::microseconds latency) noexcept {
+        if (!pending()) {
+            return LB_STATUS_INVALID_PICK;
+        }
+        const auto us = latency.count() < 0 ? 0 : static_cast<std::uint64_t>(latency.count());
+        return lb_report(std::exchange(handle_, nullptr), &pick_,
+                         static_cast<lb_outcome>(outcome), us);
+    }
+
+    // The raw C pick, for code that reports through the C ABI itself; call
+    // detach() first so that this Pick does not report it too.
+    const lb_pick &raw() const noexcept { return pick_; }
+    lb_pick detach() noexcept {
+        handle_ = nullptr;
+        return pick_;
+    }
+
+private:
+    friend class Balancer;
+    Pick(lb_balancer *handle, const lb_pick &pick) noexcept : handle_(handle), pick_(pick) {}
+
+    void release_cancelled() noexcept {
+        if (pending()) {
+            (void)try_report(Outcome::Cancelled, std::chrono::microseconds(0));
+        }
+    }
+
+    lb_balancer *handle_ = nullptr;
+    lb_pick pick_{};
+};
+
+// A balancer: owns an lb_balancer handle.
+class Balancer {
+public:
+    explicit Balancer(Strategy strategy = Strategy::RoundRobin) {
+        detail::check(lb_balancer_new(static_cast<lb_strategy>(strategy), &handle_),
+                      "lb_balancer_new");
+    }
+    Balancer(const Balancer &) = delete;
+    Balancer &operator=(const Balancer &) = delete;
+    Balancer(Balancer &&other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+    Balancer &operator=(Balancer &&other) noexcept {
+        if (this != &other) {
+            lb_balancer_free(handle_);
+            handle_ = std::exchange(other.handle_, nullptr);
+        }
+        return *this;
+    }
+    ~Balancer() { lb_balancer_free(handle_); }
+
+    // Replaces the instance set (see lb_set_instances).
+    void set_instances(const Instance *instances, std::size_t count) {
+        detail::check(lb_set_instances(native(), instances, count), "lb_set_instances");
+    }
+    void set_instances(const std::vector<Instance> &instances) {
+        set_instances(instances.data(), instances.size());
+    }
+    void set_health_score(std::uint64_t instance_id, double score) {
+        detail::check(lb_set_health_score(native(), instance_id, score), "lb_set_health_score");
+    }
+    void set_strategy(Strategy strategy) {
+        detail::check(lb_set_strategy(native(), static_cast<lb_strategy>(strategy)),
+                      "lb_set_strategy");
+    }
+    void set_option(lb_option option, double value) {
+        detail::check(lb_set_option(native(), option, value), "lb_set_option");
+    }
+    double option(lb_option option) const {
+        double value = 0;
+        detail::check(lb_get_option(native(), option, &value), "lb_get_option");
+        return value;
+    }
+
+    // Selects an instance; throws lb::Error (LB_STATUS_NO_INSTANCE when nothing
+    // is selectable).
+    Pick select() {
+        lb_pick pick;
+        detail::check(lb_select(native(), &pick), "lb_select");
+        return Pick(handle_, pick);
+    }
+    // Selects avoiding `exclude` while anything else is selectable.
+    Pick select_excluding(const std::vector<std::uint64_t> &exclude) {
+        lb_pick pick;
+        detail::check(lb_select_excluding(native(), exclude.data(), exclude.size(), &pick),
+                      "lb_select_excluding");
+        return Pick(handle_, pick);
+    }
+    // The non-throwing selects: empty on failure, with the status in *status
+    // when `status` is not null.
+    std::optional<Pick> try_select(lb_status *status = nullptr) noexcept {
+        lb_pick pick;
+        const lb_status s = lb_select(handle_, &pick);
+        return make_pick(s, pick, status);
+    }
+    std::optional<Pick> try_select_excluding(const std::vector<std::uint64_t> &exclude,
+                                             lb_status *status = nullptr) noexcept {
+        lb_pick pick;
+        const lb_status s = lb_select_excluding(handle_, exclude.data(), exclude.size(), &pick);
+        return make_pick(s, pick, status);
+    }
+
+    Stats stats() const {
+        Stats stats;
+        detail::check(lb_get_stats(native(), &stats), "lb_get_stats");
+        return stats;
+    }
+    Health health(std::uint64_t instance_id) const {
+        Health health;
+        detail::check(lb_get_health(native(), instance_id, &health), "lb_get_health");
+        return health;
+    }
+    // Every instance of the current set, in set order.
+    std::vector<Health> all_health() const {
+        std::vector<Health> all;
+        std::size_t count = 0;
+        for (;;) {
+            const lb_status s = lb_get_all_health(native(), all.data(), all.size(), &count);
+            if (s == LB_STATUS_OK) {
+                all.resize(count);
+                return all;
+            }
+            if (s != LB_STATUS_BUFFER_TOO_SMALL) {
+                throw Error(s, "lb_get_all_health");
+            }
+            all.resize(count);  // the set grew in between: ask again
+        }
+    }
+
+    // The C handle, still owned by this Balancer.
+    lb_balancer *native_handle() const noexcept { return handle_; }
+
+private:
+    // The handle, or an lb::Error for a moved-from Balancer.
+    lb_balancer *native() const {
+        if (handle_ == nullptr) {
+            throw Error(LB_STATUS_NULL_POINTER, "lb::Balancer (moved from)");
+        }
+        return handle_;
+    }
+    std::optional<Pick> make_pick(lb_status s, const lb_pick &pick, lb_status *status) noexcept {
+        if (status != nullptr) {
+            *status = s;
+        }
+        if (s != LB_STATUS_OK) {
+            return std::nullopt;
+        }
+        return Pick(handle_, pick);
+    }
+
+    lb_balancer *handle_ = nullptr;
+};
+
+// lb's version at run time ("MAJOR.MINOR.PATCH").
+inline const char *version() noexcept { return lb_version(); }
+
+}  // namespace lb
+
+#endif  // LB_HPP

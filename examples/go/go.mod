@@ -1,0 +1,3 @@
+module github.com/lb-project/lb/examples/go
+
+go 1.20
