@@ -110,6 +110,19 @@ struct Sim<'a, L: Lb> {
 /// Simulate `sc` with balancer `lb`, whose backends must already be the
 /// scenario's initial set (ids 0..n).
 pub fn simulate<L: Lb>(sc: &Scenario, lb: L, strategy: &str) -> RunResult {
+    simulate_observed(sc, lb, strategy, 0, &mut |_, _| {})
+}
+
+/// [`simulate`], calling `observe(now_ns, &lb)` every `every_ns` of virtual
+/// time (never when 0), before the events of that instant: a window on the
+/// balancer's state during a run, for diagnosis.
+pub fn simulate_observed<L: Lb>(
+    sc: &Scenario,
+    lb: L,
+    strategy: &str,
+    every_ns: u64,
+    observe: &mut dyn FnMut(u64, &L),
+) -> RunResult {
     let mut sim = Sim {
         sc,
         lb,
@@ -126,7 +139,7 @@ pub fn simulate<L: Lb>(sc: &Scenario, lb: L, strategy: &str) -> RunResult {
             sc.duration_s - sc.warmup_s,
         ),
     };
-    sim.run();
+    sim.run(every_ns, observe);
     sim.rec.finish(strategy)
 }
 
@@ -140,7 +153,8 @@ impl<L: Lb> Sim<'_, L> {
         }));
     }
 
-    fn run(&mut self) {
+    fn run(&mut self, every_ns: u64, observe: &mut dyn FnMut(u64, &L)) {
+        let mut next_obs = if every_ns == 0 { u64::MAX } else { 0 };
         let mut arrivals = Stream::new(self.sc.seed, Purpose::Arrivals);
         let mut draws = Stream::new(self.sc.seed, Purpose::Requests);
         let end = s_to_ns(self.sc.duration_s);
@@ -157,6 +171,10 @@ impl<L: Lb> Sim<'_, L> {
 
         while let Some(Reverse(ev)) = self.heap.pop() {
             let now = ev.time;
+            while now >= next_obs {
+                observe(next_obs, &self.lb);
+                next_obs = next_obs.saturating_add(every_ns);
+            }
             match ev.kind {
                 Kind::Scenario(i) => self.scenario_event(now, i),
                 Kind::Arrival => {

@@ -1,0 +1,89 @@
+//! The bundled suite: every file in scenarios/ is bundled and parses, the
+//! scenarios load the fleet the way the issue asks, and the goals the
+//! balancer already meets stay met.
+
+use lb_sim::scenario::Scenario;
+use lb_sim::{run_one, suite, SUITE};
+
+fn find(name_part: &str) -> Scenario {
+    suite()
+        .unwrap()
+        .into_iter()
+        .find(|s| s.file.contains(name_part))
+        .unwrap_or_else(|| panic!("no bundled scenario {name_part}"))
+}
+
+#[test]
+fn every_scenario_file_is_bundled_and_parses() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios");
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .map(|n| format!("scenarios/{n}"))
+        .collect();
+    on_disk.sort();
+    let bundled: Vec<String> = SUITE.iter().map(|(p, _)| p.to_string()).collect();
+    assert_eq!(on_disk, bundled);
+    assert_eq!(suite().unwrap().len(), 7);
+}
+
+/// Utilisation of backend `i` at `rate` requests per second.
+fn utilisation(sc: &Scenario, i: usize, rate: f64) -> f64 {
+    let b = &sc.backends[i];
+    rate * b.latency.mean_ms() / 1000.0 / b.concurrency as f64
+}
+
+fn fleet_capacity_rps(sc: &Scenario) -> f64 {
+    sc.backends
+        .iter()
+        .map(|b| b.concurrency as f64 / (b.latency.mean_ms() / 1000.0))
+        .sum()
+}
+
+#[test]
+fn an_equal_share_overloads_the_slow_backend_while_the_fleet_has_room() {
+    let sc = find("02-");
+    let n = sc.backends.len() as f64;
+    assert!(utilisation(&sc, 4, sc.rate_rps / n) > 1.5);
+    assert!(sc.rate_rps / fleet_capacity_rps(&sc) < 0.5);
+
+    // The degrading backend, with its degraded latency.
+    let mut sc = find("04-");
+    let lb_sim::scenario::EventKind::Change { change, .. } = &sc.events[0].kind else {
+        panic!("04 starts with a change")
+    };
+    sc.backends[2].latency = change.latency.unwrap();
+    let n = sc.backends.len() as f64;
+    assert!(utilisation(&sc, 2, sc.rate_rps / n) > 1.5);
+    assert!(sc.rate_rps / fleet_capacity_rps(&sc) < 0.5);
+}
+
+#[test]
+fn the_heterogeneous_fleet_runs_at_90_percent() {
+    let sc = find("05-");
+    let load = sc.rate_rps / fleet_capacity_rps(&sc);
+    assert!((load - 0.9).abs() < 0.01, "load {load}");
+}
+
+/// Least connections, weighted response time and adaptive send the
+/// fast-failing backend under 2% of requests and lose under 0.5% of them.
+#[test]
+fn load_aware_strategies_avoid_the_fast_failing_backend() {
+    let sc = find("03-");
+    let failing = sc.backends.len() - 1;
+    assert_eq!(sc.backends[failing].error_rate, 0.5);
+    for s in ["least_connections", "weighted_response_time", "adaptive"] {
+        let r = run_one(&sc, s);
+        assert!(
+            r.share[failing] < 0.02,
+            "{s}: share {:.4}",
+            r.share[failing]
+        );
+        assert!(
+            1.0 - r.success_rate < 0.005,
+            "{s}: lost {:.4}",
+            1.0 - r.success_rate
+        );
+    }
+}
