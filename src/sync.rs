@@ -106,35 +106,73 @@ impl<T> SnapshotCell<T> {
 
 /// Bugs that the loom models inject to prove they can catch them. They exist only in
 /// the loom build; each flag is read where the real ordering or check lives.
+///
+/// The flags are thread-locals of the OS thread that runs a model: loom runs every
+/// thread of a model as a coroutine on that one OS thread, so the whole model sees
+/// the flag, while tests that the harness runs in parallel keep their own flags.
 #[cfg(loom)]
 pub mod fault {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::cell::Cell;
+    use std::thread::LocalKey;
 
-    /// Report decrements in-flight with a separate load and store instead of one CAS.
-    pub static SPLIT_RELEASE: AtomicBool = AtomicBool::new(false);
-    /// Report skips the incarnation check and trusts the pick's index into the set.
-    pub static SKIP_INCARNATION_CHECK: AtomicBool = AtomicBool::new(false);
-    /// The health transition is a load-then-store instead of a CAS.
-    pub static SPLIT_HEALTH_TRANSITION: AtomicBool = AtomicBool::new(false);
-    /// The adaptive switch is a load-then-store instead of a CAS.
-    pub static SPLIT_STRATEGY_SWITCH: AtomicBool = AtomicBool::new(false);
-    /// Expiry reads the bucket and clears it with a plain store.
-    pub static SPLIT_EXPIRY: AtomicBool = AtomicBool::new(false);
+    /// One injected bug's switch.
+    pub type Flag = LocalKey<Cell<bool>>;
 
-    pub fn on(flag: &AtomicBool) -> bool {
-        flag.load(Ordering::Relaxed)
+    std::thread_local! {
+        /// Report decrements in-flight with a separate load and store instead of one CAS.
+        pub static SPLIT_RELEASE: Cell<bool> = const { Cell::new(false) };
+        /// Report takes an in-flight slot without checking that there is one left.
+        pub static UNCHECKED_RELEASE: Cell<bool> = const { Cell::new(false) };
+        /// Report skips the incarnation check and trusts the pick's index into the set.
+        pub static SKIP_INCARNATION_CHECK: Cell<bool> = const { Cell::new(false) };
+        /// The health transition is a load-then-store instead of a CAS.
+        pub static SPLIT_HEALTH_TRANSITION: Cell<bool> = const { Cell::new(false) };
+        /// The adaptive switch is a load-then-store instead of a CAS.
+        pub static SPLIT_STRATEGY_SWITCH: Cell<bool> = const { Cell::new(false) };
+        /// Expiry reads the bucket and clears it with a plain store.
+        pub static SPLIT_EXPIRY: Cell<bool> = const { Cell::new(false) };
+        /// Outcome and expiry counters are bumped `Relaxed` instead of `Release`, so a
+        /// reader that sees the outcome may still see the pick in flight.
+        pub static RELAXED_OUTCOME: Cell<bool> = const { Cell::new(false) };
+        /// Each rebuilt snapshot rotates its round-robin cycle by its generation, so an
+        /// equal set no longer gives an equal table.
+        pub static RR_TABLE_PER_GENERATION: Cell<bool> = const { Cell::new(false) };
     }
 
-    /// Clears every flag (call at the start of each model).
+    const ALL: [&Flag; 8] = [
+        &SPLIT_RELEASE,
+        &UNCHECKED_RELEASE,
+        &SKIP_INCARNATION_CHECK,
+        &SPLIT_HEALTH_TRANSITION,
+        &SPLIT_STRATEGY_SWITCH,
+        &SPLIT_EXPIRY,
+        &RELAXED_OUTCOME,
+        &RR_TABLE_PER_GENERATION,
+    ];
+
+    pub fn on(flag: &'static Flag) -> bool {
+        flag.with(Cell::get)
+    }
+
+    /// Turns `flag` on until the returned guard is dropped (the guard clears it even
+    /// when the model panics, as the `should_panic` tests make it do).
+    pub fn inject(flag: &'static Flag) -> Injected {
+        flag.with(|c| c.set(true));
+        Injected(flag)
+    }
+
+    pub struct Injected(&'static Flag);
+
+    impl Drop for Injected {
+        fn drop(&mut self) {
+            self.0.with(|c| c.set(false));
+        }
+    }
+
+    /// Clears every flag.
     pub fn reset() {
-        for f in [
-            &SPLIT_RELEASE,
-            &SKIP_INCARNATION_CHECK,
-            &SPLIT_HEALTH_TRANSITION,
-            &SPLIT_STRATEGY_SWITCH,
-            &SPLIT_EXPIRY,
-        ] {
-            f.store(false, Ordering::Relaxed);
+        for f in ALL {
+            f.with(|c| c.set(false));
         }
     }
 }
