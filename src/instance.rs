@@ -35,6 +35,20 @@ fn pack(epoch: u16, cur: u64, prev: u64) -> u64 {
     ((epoch as u64) << 48) | (cur << COUNT_BITS) | prev
 }
 
+/// The ordering that outcome and expiry counts are added with. A report releases its
+/// in-flight slot and then counts its outcome; `counts` reads the outcomes first and
+/// the slots second. `Release` here (with `Acquire` there) makes a reader that sees
+/// an outcome also see its slot released, so it never counts one request twice (the
+/// totals are cumulative, so a double count would stick). `Relaxed` would let it.
+#[inline]
+fn counted() -> Ordering {
+    #[cfg(loom)]
+    if fault::on(&fault::RELAXED_OUTCOME) {
+        return Ordering::Relaxed;
+    }
+    Ordering::Release
+}
+
 /// Brings a word's view to epoch `e`: returns (epoch, cur, prev, newly expired).
 /// A word already at a later epoch (another thread saw the clock first) is kept.
 #[inline]
@@ -191,7 +205,7 @@ impl InstanceState {
             {
                 Ok(_) => {
                     if expired > 0 {
-                        self.expired.fetch_add(expired, Ordering::Relaxed);
+                        self.expired.fetch_add(expired, counted());
                     }
                     return Some(epoch.wrapping_add(ne.wrapping_sub(e) as u32));
                 }
@@ -252,7 +266,7 @@ impl InstanceState {
             if fault::on(&fault::SPLIT_EXPIRY) {
                 self.hot.flight.store(new, Ordering::Release);
                 if expired > 0 {
-                    self.expired.fetch_add(expired, Ordering::Relaxed);
+                    self.expired.fetch_add(expired, counted());
                 }
                 return;
             }
@@ -263,7 +277,7 @@ impl InstanceState {
             {
                 Ok(_) => {
                     if expired > 0 {
-                        self.expired.fetch_add(expired, Ordering::Relaxed);
+                        self.expired.fetch_add(expired, counted());
                     }
                     return;
                 }
@@ -282,7 +296,7 @@ impl InstanceState {
     // ---- outcomes ----
 
     pub(crate) fn record_success(&self) {
-        self.hot.successes.fetch_add(1, Ordering::Relaxed);
+        self.hot.successes.fetch_add(1, counted());
         if self.hot.consecutive_failures.load(Ordering::Relaxed) != 0 {
             self.hot.consecutive_failures.store(0, Ordering::Relaxed);
         }
@@ -290,7 +304,7 @@ impl InstanceState {
 
     /// Returns the failure streak including this failure.
     pub(crate) fn record_failure(&self) -> u64 {
-        self.hot.failures.fetch_add(1, Ordering::Relaxed);
+        self.hot.failures.fetch_add(1, counted());
         self.hot
             .consecutive_failures
             .fetch_add(1, Ordering::Relaxed)
@@ -298,7 +312,7 @@ impl InstanceState {
     }
 
     pub(crate) fn record_cancel(&self) {
-        self.hot.cancelled.fetch_add(1, Ordering::Relaxed);
+        self.hot.cancelled.fetch_add(1, counted());
     }
 
     /// Reads the counters; outcomes before in flight, so a racing report is never
