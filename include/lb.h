@@ -564,14 +564,22 @@ lb_status lb_select_excluding(struct lb_balancer *lb,
  *
  * lb checks every pick before it changes anything: a zeroed, corrupted, forged or
  * foreign pick, or one that has expired, returns LB_STATUS_INVALID_PICK and
- * changes nothing. Reporting the same pick twice is a caller's bug that lb
- * survives (no count goes below zero and the totals identity still holds); the
- * second report returns LB_STATUS_INVALID_PICK when lb detects it, which is
- * best effort (see the README).
+ * changes nothing.
+ *
+ * Reporting the same pick twice is a caller's bug that lb survives: no count
+ * goes below zero, no other instance is affected, and once every pick is
+ * settled in_flight is 0 and total_requests == successes + failures + cancelled.
+ * Detection is best effort: lb keeps no per-pick memory, only per-instance
+ * in-flight counts per pick-timeout period. The second report returns
+ * LB_STATUS_INVALID_PICK when no other pick of the same instance from the same
+ * period is still outstanding (always the case with one request at a time per
+ * instance). Otherwise it is taken as that other pick's report, and the other
+ * pick's own report is refused later with LB_STATUS_INVALID_PICK.
  *
  * Thread safety: may be called concurrently with any call but
  * lb_balancer_free(), from any thread (not only the one that selected); takes no
- * lock, allocates nothing and makes no system call.
+ * lock, allocates nothing and makes no system call while the set and health do
+ * not change (a pick whose instance was removed takes a short lock).
  * Ownership: borrows `lb` and `*pick` for the call; the pick is spent afterwards.
  *
  * Errors: LB_STATUS_NULL_POINTER (`lb` or `pick` is NULL),

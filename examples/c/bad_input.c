@@ -487,6 +487,20 @@ static void empty_set_and_short_array(void) {
 
 static void duplicate_reports(void) {
     lb_balancer *lb = new_balancer();
+    /* With no other pick of the instance outstanding, a second report is always
+     * detected (documented at lb_report) and changes nothing. */
+    const lb_instance single[] = {{9, 1, 0}};
+    CHECK_STATUS(lb_set_instances(lb, single, 1), LB_STATUS_OK);
+    lb_pick once;
+    CHECK_STATUS(lb_select(lb, &once), LB_STATUS_OK);
+    CHECK_STATUS(lb_report(lb, &once, LB_OUTCOME_SUCCESS, 10), LB_STATUS_OK);
+    CHECK_REFUSED(lb, lb_report(lb, &once, LB_OUTCOME_SUCCESS, 10), LB_STATUS_INVALID_PICK);
+    CHECK_REFUSED(lb, lb_report(lb, &once, LB_OUTCOME_FAILURE, 10), LB_STATUS_INVALID_PICK);
+    lb_balancer_free(lb);
+
+    /* Several picks of the same instances outstanding: duplicates may go
+     * undetected, but the totals still add up once everything is settled. */
+    lb = new_balancer();
     const lb_instance set[] = {{1, 1, 0}, {2, 1, 0}};
     CHECK_STATUS(lb_set_instances(lb, set, 2), LB_STATUS_OK);
     lb_pick picks[6];

@@ -14,6 +14,10 @@
 //! - Strategy, outcome, status and option values are `u32`; Rust enums stay inside.
 
 #![allow(non_camel_case_types)]
+// The exported functions take raw pointers from C and are called from C: marking
+// them `unsafe` would change nothing for those callers. Their safety condition is
+// the contract's: every pointer is NULL (checked) or valid.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 mod options;
 mod types;
@@ -216,7 +220,11 @@ pub extern "C" fn lb_set_instances(
 /// (`score` NaN, infinite or outside 0.0..=1.0), LB_STATUS_UNKNOWN_INSTANCE (no
 /// such id in the current set), LB_STATUS_INTERNAL.
 #[no_mangle]
-pub extern "C" fn lb_set_health_score(lb: *mut lb_balancer, instance_id: u64, score: f64) -> lb_status {
+pub extern "C" fn lb_set_health_score(
+    lb: *mut lb_balancer,
+    instance_id: u64,
+    score: f64,
+) -> lb_status {
     guard(|| {
         // SAFETY: NULL or a live handle (the contract).
         let lb = unsafe { handle(lb) }?;
@@ -317,14 +325,22 @@ pub extern "C" fn lb_select_excluding(
 ///
 /// lb checks every pick before it changes anything: a zeroed, corrupted, forged or
 /// foreign pick, or one that has expired, returns LB_STATUS_INVALID_PICK and
-/// changes nothing. Reporting the same pick twice is a caller's bug that lb
-/// survives (no count goes below zero and the totals identity still holds); the
-/// second report returns LB_STATUS_INVALID_PICK when lb detects it, which is
-/// best effort (see the README).
+/// changes nothing.
+///
+/// Reporting the same pick twice is a caller's bug that lb survives: no count
+/// goes below zero, no other instance is affected, and once every pick is
+/// settled in_flight is 0 and total_requests == successes + failures + cancelled.
+/// Detection is best effort: lb keeps no per-pick memory, only per-instance
+/// in-flight counts per pick-timeout period. The second report returns
+/// LB_STATUS_INVALID_PICK when no other pick of the same instance from the same
+/// period is still outstanding (always the case with one request at a time per
+/// instance). Otherwise it is taken as that other pick's report, and the other
+/// pick's own report is refused later with LB_STATUS_INVALID_PICK.
 ///
 /// Thread safety: may be called concurrently with any call but
 /// lb_balancer_free(), from any thread (not only the one that selected); takes no
-/// lock, allocates nothing and makes no system call.
+/// lock, allocates nothing and makes no system call while the set and health do
+/// not change (a pick whose instance was removed takes a short lock).
 /// Ownership: borrows `lb` and `*pick` for the call; the pick is spent afterwards.
 ///
 /// Errors: LB_STATUS_NULL_POINTER (`lb` or `pick` is NULL),
@@ -381,7 +397,11 @@ pub extern "C" fn lb_get_stats(lb: *mut lb_balancer, out: *mut lb_stats) -> lb_s
 /// Errors: LB_STATUS_NULL_POINTER (`lb` or `out` is NULL),
 /// LB_STATUS_UNKNOWN_INSTANCE (no such id in the current set), LB_STATUS_INTERNAL.
 #[no_mangle]
-pub extern "C" fn lb_get_health(lb: *mut lb_balancer, instance_id: u64, out: *mut lb_health) -> lb_status {
+pub extern "C" fn lb_get_health(
+    lb: *mut lb_balancer,
+    instance_id: u64,
+    out: *mut lb_health,
+) -> lb_status {
     guard(|| {
         // SAFETY: NULL or a live handle (the contract).
         let lb = unsafe { handle(lb) }?;
@@ -471,7 +491,11 @@ pub extern "C" fn lb_set_option(lb: *mut lb_balancer, option: lb_option, value: 
 /// Errors: LB_STATUS_NULL_POINTER (`lb` or `value` is NULL),
 /// LB_STATUS_INVALID_ARGUMENT (unknown option), LB_STATUS_INTERNAL.
 #[no_mangle]
-pub extern "C" fn lb_get_option(lb: *mut lb_balancer, option: lb_option, value: *mut f64) -> lb_status {
+pub extern "C" fn lb_get_option(
+    lb: *mut lb_balancer,
+    option: lb_option,
+    value: *mut f64,
+) -> lb_status {
     guard(|| {
         // SAFETY: NULL or a live handle (the contract).
         let lb = unsafe { handle(lb) }?;
@@ -491,7 +515,9 @@ pub extern "C" fn lb_get_option(lb: *mut lb_balancer, option: lb_option, value: 
 /// Ownership: the text is lb's and lives as long as the program; do not free it.
 #[no_mangle]
 pub extern "C" fn lb_status_str(status: lb_status) -> *const c_char {
-    guard_value(b"internal error in lb\0".as_ptr().cast(), || status_text(status).as_ptr().cast())
+    guard_value(b"internal error in lb\0".as_ptr().cast(), || {
+        status_text(status).as_ptr().cast()
+    })
 }
 
 fn status_text(status: lb_status) -> &'static [u8] {

@@ -36,7 +36,10 @@ fn guard_turns_a_panic_into_internal_and_the_balancer_stays_usable() {
     let mut pick = lb_pick::default();
     assert_eq!(lb_select(lb, &mut pick), LB_STATUS_OK);
     assert_eq!(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 10), LB_STATUS_OK);
-    assert_eq!(lb_set_option(lb, LB_OPTION_PANIC_THRESHOLD, 0.3), LB_STATUS_OK);
+    assert_eq!(
+        lb_set_option(lb, LB_OPTION_PANIC_THRESHOLD, 0.3),
+        LB_STATUS_OK
+    );
     lb_balancer_free(lb);
 }
 
@@ -59,8 +62,14 @@ fn status_texts_are_static_and_nul_terminated() {
 #[test]
 fn every_error_maps_to_its_status() {
     assert_eq!(status_of(Error::NoInstance), LB_STATUS_NO_INSTANCE);
-    assert_eq!(status_of(Error::UnknownInstance(3)), LB_STATUS_UNKNOWN_INSTANCE);
-    assert_eq!(status_of(Error::DuplicateInstance(3)), LB_STATUS_DUPLICATE_INSTANCE);
+    assert_eq!(
+        status_of(Error::UnknownInstance(3)),
+        LB_STATUS_UNKNOWN_INSTANCE
+    );
+    assert_eq!(
+        status_of(Error::DuplicateInstance(3)),
+        LB_STATUS_DUPLICATE_INSTANCE
+    );
     assert_eq!(status_of(Error::InvalidPick), LB_STATUS_INVALID_PICK);
     assert_eq!(
         status_of(Error::InvalidArgument {
@@ -124,7 +133,11 @@ fn option_table_matches_the_core_config() {
         };
         let mut refused = config.clone();
         if spec.set(&mut refused, below) {
-            assert!(refused.validate().is_err(), "{} accepted {below}", spec.name);
+            assert!(
+                refused.validate().is_err(),
+                "{} accepted {below}",
+                spec.name
+            );
         }
         assert!(spec.set(&mut config, low), "{} {low}", spec.name);
         assert!(config.validate().is_ok(), "{} refused {low}", spec.name);
@@ -144,7 +157,11 @@ fn option_table_matches_the_core_config() {
         };
         let mut refused = config.clone();
         assert!(spec.set(&mut refused, above), "{} {above}", spec.name);
-        assert!(refused.validate().is_err(), "{} accepted {above}", spec.name);
+        assert!(
+            refused.validate().is_err(),
+            "{} accepted {above}",
+            spec.name
+        );
         assert!(spec.set(&mut config, high), "{} {high}", spec.name);
         assert!(config.validate().is_ok(), "{} refused {high}", spec.name);
     }
@@ -194,7 +211,11 @@ fn header_documents_each_option_as_the_table_does() {
             fmt(spec.min),
             fmt(spec.max),
             if spec.max_open { ")" } else { "]" },
-            if is_whole(spec) { ", whole numbers" } else { "" },
+            if is_whole(spec) {
+                ", whole numbers"
+            } else {
+                ""
+            },
             fmt(spec.default),
         );
         assert!(
@@ -213,8 +234,14 @@ fn options_round_trip_through_the_c_functions() {
         assert_eq!(lb_get_option(lb, spec.id, &mut value), LB_STATUS_OK);
         assert_eq!(value, spec.default);
     }
-    assert_eq!(lb_set_option(lb, LB_OPTION_PICK_TIMEOUT_MS, 0.0), LB_STATUS_OK);
-    assert_eq!(lb_get_option(lb, LB_OPTION_PICK_TIMEOUT_MS, &mut value), LB_STATUS_OK);
+    assert_eq!(
+        lb_set_option(lb, LB_OPTION_PICK_TIMEOUT_MS, 0.0),
+        LB_STATUS_OK
+    );
+    assert_eq!(
+        lb_get_option(lb, LB_OPTION_PICK_TIMEOUT_MS, &mut value),
+        LB_STATUS_OK
+    );
     assert_eq!(value, 0.0);
     assert_eq!(
         lb_set_option(lb, LB_OPTION_BASE_EJECTION_MS, 400_000.0),
@@ -225,7 +252,10 @@ fn options_round_trip_through_the_c_functions() {
     assert_eq!(lb_get_stats(lb, &mut stats), LB_STATUS_OK);
     assert_eq!(stats.active_strategy, LB_STRATEGY_LEAST_CONNECTIONS);
     assert_eq!(lb_get_option(lb, 0, &mut value), LB_STATUS_INVALID_ARGUMENT);
-    assert_eq!(lb_get_option(lb, LB_OPTION_PANIC_THRESHOLD, null_mut()), LB_STATUS_NULL_POINTER);
+    assert_eq!(
+        lb_get_option(lb, LB_OPTION_PANIC_THRESHOLD, null_mut()),
+        LB_STATUS_NULL_POINTER
+    );
     lb_balancer_free(lb);
 }
 
