@@ -398,3 +398,43 @@ fn struct_layouts_match_the_contract() {
     assert_eq!(size_of::<lb_instance>(), 16);
     assert_eq!(align_of::<lb_pick>(), 8);
 }
+
+/// Without cbindgen at hand (scripts/test-c-abi.sh regenerates and diffs the
+/// whole header), `cargo test` still catches the usual drift: every exported
+/// function and every constant of src/ffi must be in include/lb.h, with its value.
+#[test]
+fn header_has_every_function_and_constant() {
+    let header = include_str!("../../include/lb.h");
+    let sources = [
+        include_str!("mod.rs"),
+        include_str!("types.rs"),
+        include_str!("options.rs"),
+    ];
+    let mut functions = 0;
+    let mut constants = 0;
+    for source in sources {
+        for line in source.lines() {
+            if let Some(rest) = line.strip_prefix("pub extern \"C\" fn ") {
+                let name = &rest[..rest.find('(').expect("fn name")];
+                assert!(
+                    header.contains(&format!(" {name}(")) || header.contains(&format!("*{name}(")),
+                    "{name} missing from include/lb.h: run `make header`"
+                );
+                functions += 1;
+            }
+            if let Some(rest) = line.strip_prefix("pub const LB_") {
+                let name = format!("LB_{}", &rest[..rest.find(':').expect("const name")]);
+                let value = rest[rest.find('=').expect("value") + 1..]
+                    .trim()
+                    .trim_end_matches(';');
+                assert!(
+                    header.contains(&format!("#define {name} {value}\n")),
+                    "#define {name} {value} missing from include/lb.h: run `make header`"
+                );
+                constants += 1;
+            }
+        }
+    }
+    assert_eq!(functions, 15, "the contract's 15 functions");
+    assert!(constants >= 9 + 4 + 3 + 3 + OPTIONS.len());
+}
