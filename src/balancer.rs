@@ -36,6 +36,8 @@ struct Writer {
 /// request path).
 struct Maint {
     epoch_start_us: u64,
+    /// The pick timeout the current expiry period was started with.
+    timeout_us: u64,
     last_eval_us: u64,
     scratch: Scratch,
     adaptive: AdaptiveEval,
@@ -68,6 +70,8 @@ pub struct Balancer {
     next_maintenance_us: AtomicU64,
     /// Latency a failure counts as, at least (median latency * penalty factor).
     penalty_us: AtomicF64,
+    /// Median latency average of the set, refreshed by maintenance.
+    median_us: AtomicF64,
     ejections: AtomicU64,
     threads: AtomicU64,
     fallback_cursor: AtomicU32,
@@ -101,8 +105,11 @@ impl Balancer {
         let hasher = std::collections::hash_map::RandomState::new();
         let key = [hasher.hash_one(id) | 1, hasher.hash_one(!id)];
         let now = clock.now_us();
+        let timeout_us = config.pick_timeout_ms * 1000;
+        // Adaptive starts on weighted response time: its latency-aware two-choice pick
+        // is the strongest single strategy across the bundled scenarios (BENCHMARKS.md).
         let initial = match config.strategy {
-            Strategy::Adaptive => Strategy::LeastConnections,
+            Strategy::Adaptive => Strategy::WeightedResponseTime,
             s => s,
         };
         Ok(Balancer {
@@ -118,6 +125,7 @@ impl Balancer {
             now_us: AtomicU64::new(now),
             next_maintenance_us: AtomicU64::new(now),
             penalty_us: AtomicF64::new(0.0),
+            median_us: AtomicF64::new(0.0),
             ejections: AtomicU64::new(0),
             threads: AtomicU64::new(0),
             fallback_cursor: AtomicU32::new(0),
@@ -129,6 +137,7 @@ impl Balancer {
             }),
             maint: Mutex::new(Maint {
                 epoch_start_us: now,
+                timeout_us,
                 last_eval_us: now,
                 scratch: Scratch::default(),
                 adaptive: AdaptiveEval::default(),
@@ -230,6 +239,7 @@ impl Balancer {
             local,
             epoch,
             exclude,
+            median_us: self.median_us.load(Ordering::Relaxed),
         };
         if !snap.trial.is_empty() {
             if let Some((idx, e)) = trial_pick(&mut ctx) {
@@ -286,6 +296,15 @@ impl Balancer {
         Strategy::from_u8(self.strategy.load(Ordering::Relaxed))
     }
 
+    /// Loom models only: the adaptive switch as a second evaluator would make it,
+    /// racing the maintenance pass's own (the real `AdaptiveSwitch::switch`; no public
+    /// call can make two switches race, since maintenance runs one pass at a time).
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn loom_adaptive_switch(&self, from: Strategy, to: Strategy) -> bool {
+        self.adaptive.switch(from, to)
+    }
+
     // ---- report ----
 
     /// Gives back a pick with its outcome and the latency the caller saw, in
@@ -300,29 +319,39 @@ impl Balancer {
         if pick.check != self.check(pick.instance_id, pick.incarnation, pick.epoch_and_index) {
             return Err(Error::InvalidPick);
         }
-        let age = (self.epoch.load(Ordering::Acquire) as u32).wrapping_sub(pick.epoch());
-        // Two epochs old: expired. "Negative" ages beyond one are not ours either.
-        if (2..u32::MAX).contains(&age) {
-            return Err(Error::InvalidPick);
-        }
-        with_local(self, |local, snap| match locate(snap, pick) {
-            Some(idx) => self.settle(
-                &snap.members[idx].state,
-                true,
-                snap,
-                pick,
-                outcome,
-                latency_us,
-                local,
-            ),
-            None => {
-                let g = lock(&self.graveyard);
-                let st = g
-                    .states
-                    .iter()
-                    .find(|s| s.incarnation == pick.incarnation && s.id == pick.instance_id)
-                    .ok_or(Error::InvalidPick)?;
-                self.settle(st, false, snap, pick, outcome, latency_us, local)
+        with_local(self, |local, snap| {
+            // Reports count towards the clock refresh too, so an expired pick is
+            // recognised within `clock_refresh_ops` calls of this thread even when
+            // nothing is being selected.
+            local.ops += 1;
+            if local.ops >= snap.cfg.clock_refresh_ops {
+                local.ops = 0;
+                self.tick();
+            }
+            let age = (self.epoch.load(Ordering::Acquire) as u32).wrapping_sub(pick.epoch());
+            // Two epochs old: expired. "Negative" ages beyond one are not ours either.
+            if (2..u32::MAX).contains(&age) {
+                return Err(Error::InvalidPick);
+            }
+            match locate(snap, pick) {
+                Some(idx) => self.settle(
+                    &snap.members[idx].state,
+                    true,
+                    snap,
+                    pick,
+                    outcome,
+                    latency_us,
+                    local,
+                ),
+                None => {
+                    let g = lock(&self.graveyard);
+                    let st = g
+                        .states
+                        .iter()
+                        .find(|s| s.incarnation == pick.incarnation && s.id == pick.instance_id)
+                        .ok_or(Error::InvalidPick)?;
+                    self.settle(st, false, snap, pick, outcome, latency_us, local)
+                }
             }
         })
     }
@@ -518,11 +547,12 @@ impl Balancer {
 
     /// Changes the strategy at run time; instances keep all their state.
     pub fn set_strategy(&self, strategy: Strategy) {
-        let mut w = lock(&self.writer);
-        w.config.strategy = strategy;
+        lock(&self.writer).config.strategy = strategy;
         self.apply_strategy(strategy);
     }
 
+    /// Called without the writer lock held (maintenance takes the maintenance lock,
+    /// then the writer lock; never the other way round).
     fn apply_strategy(&self, strategy: Strategy) {
         let before = self.active_strategy();
         if strategy == Strategy::Adaptive && self.strategy() != Strategy::Adaptive {
@@ -545,10 +575,9 @@ impl Balancer {
     /// Replaces the configuration (validated first; on error nothing changes).
     pub fn set_config(&self, config: Config) -> Result<(), Error> {
         config.validate()?;
-        let mut w = lock(&self.writer);
         let strategy = config.strategy;
+        let mut w = lock(&self.writer);
         w.config = config;
-        self.apply_strategy(strategy);
         let cur = self.cell.load_full();
         let members = cur
             .members
@@ -562,6 +591,8 @@ impl Balancer {
             })
             .collect();
         self.publish(&mut w, members);
+        drop(w);
+        self.apply_strategy(strategy);
         Ok(())
     }
 
@@ -666,11 +697,21 @@ impl Balancer {
     fn maintain_locked(&self, m: &mut Maint, now: u64) {
         let snap = self.cell.load_full();
         let cfg = &snap.cfg;
-        self.next_maintenance_us
-            .store(now + cfg.maintenance_interval_ms * 1000, Ordering::Relaxed);
-
         // Expiry: advance the epoch by whole timeouts, then retire old picks everywhere.
+        // A changed timeout starts a fresh period, so shortening it never expires a
+        // young pick; maintenance runs at least twice per timeout so a pick never
+        // outlives two of them.
         let timeout = cfg.pick_timeout_ms * 1000;
+        let mut interval = cfg.maintenance_interval_ms * 1000;
+        if timeout > 0 {
+            interval = interval.min((timeout / 2).max(1));
+        }
+        self.next_maintenance_us
+            .store(now + interval, Ordering::Relaxed);
+        if timeout != m.timeout_us {
+            m.timeout_us = timeout;
+            m.epoch_start_us = now;
+        }
         if timeout == 0 {
             m.epoch_start_us = now;
         } else if now >= m.epoch_start_us + timeout {
@@ -690,6 +731,7 @@ impl Balancer {
         let median = median_latency(&snap, &mut m.scratch);
         self.penalty_us
             .store(median * cfg.failure_penalty_factor, Ordering::Relaxed);
+        self.median_us.store(median, Ordering::Relaxed);
         let mut stale = false;
         for (i, mem) in snap.members.iter().enumerate() {
             match health::evaluate(&mem.state, now, dt, median, cfg) {

@@ -222,6 +222,11 @@ impl InstanceState {
         let mut w = self.hot.flight.load(Ordering::Relaxed);
         loop {
             let (we, cur, prev) = unpack(w);
+            #[cfg(loom)]
+            if fault::on(&fault::UNCHECKED_RELEASE) && we == p {
+                self.hot.flight.fetch_sub(1 << COUNT_BITS, Ordering::AcqRel);
+                return true;
+            }
             let new = if we == p {
                 if cur == 0 {
                     return false;

@@ -4,6 +4,8 @@
 
 use crate::config::Config;
 use crate::instance::{InstanceState, HEALTHY, PROBATION};
+#[cfg(loom)]
+use crate::sync::fault;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// One instance of the set: what the caller configured plus its live state.
@@ -72,6 +74,15 @@ impl Snapshot {
             .map(|&i| members[i as usize].weight)
             .collect();
         let rr_table = build_rr_table(&selectable, &weights);
+        #[cfg(loom)]
+        let rr_table = if fault::on(&fault::RR_TABLE_PER_GENERATION) && !rr_table.is_empty() {
+            let mut t = rr_table.into_vec();
+            let k = generation as usize % t.len();
+            t.rotate_left(k);
+            t.into_boxed_slice()
+        } else {
+            rr_table
+        };
         let mut by_id: Vec<(u64, u32)> = members
             .iter()
             .enumerate()

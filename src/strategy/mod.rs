@@ -18,6 +18,8 @@ pub(crate) struct PickCtx<'a> {
     pub epoch: u32,
     /// Ids to avoid (retries); empty for a plain select.
     pub exclude: &'a [u64],
+    /// Median latency average of the set (us), for members without samples yet.
+    pub median_us: f64,
 }
 
 impl PickCtx<'_> {

@@ -1,8 +1,16 @@
 //! Weighted response time: a weighted random pick where each member's weight is
 //! proportional to its configured weight times health score divided by its latency
 //! average (failures enter that average as a penalty, so a fast-failing member does
-//! not look fast). The weights live in an alias table, so a pick is O(1); the
+//! not look fast). The weights live in an alias table, so a draw is O(1); the
 //! maintenance pass recomputes them a few times a second, off the request path.
+//!
+//! Weights alone are refreshed only now and then and cannot see a queue forming
+//! between refreshes, so a pick draws two candidates by weight and takes the one with
+//! the lower expected cost, latency * (in flight + 1) / weight (the Peak-EWMA cost of
+//! Finagle and tower, anchors.md): the weights decide who is in the running, the
+//! in-flight counts keep a momentarily busy member from getting its full share.
+//! With equal in-flight counts (light load) the first draw stands, so the shares
+//! follow the weights exactly.
 
 use super::{round_robin::RoundRobin, Choose, PickCtx};
 use crate::snapshot::{Scratch, Snapshot};
@@ -10,9 +18,9 @@ use crate::sync::Ordering;
 
 pub(crate) struct WeightedResponseTime;
 
-/// Weighted draws before falling back to a round-robin lap (members at capacity or
+/// Pairs of weighted draws before falling back to a round-robin lap (members at capacity or
 /// excluded can make draws miss).
-const DRAWS: usize = 4;
+const DRAWS: usize = 2;
 
 impl Choose for WeightedResponseTime {
     #[inline]
@@ -21,15 +29,50 @@ impl Choose for WeightedResponseTime {
         if snap.wrt.len() == 0 {
             return None;
         }
+        let n = snap.wrt.len();
         for _ in 0..DRAWS {
-            let pos = snap.wrt.pick(ctx.local.next_u64());
-            let idx = snap.selectable[pos] as usize;
-            if let Some(epoch) = ctx.acquire(idx) {
-                return Some((idx, epoch));
+            let a = snap.wrt.pick(ctx.local.next_u64());
+            let mut b = snap.wrt.pick(ctx.local.next_u64());
+            if a == b && n > 1 {
+                b = snap.wrt.pick(ctx.local.next_u64());
+            }
+            let (a, b) = (snap.selectable[a] as usize, snap.selectable[b] as usize);
+            let (first, second) = if prefer_second(ctx, a, b) {
+                (b, a)
+            } else {
+                (a, b)
+            };
+            if let Some(epoch) = ctx.acquire(first) {
+                return Some((first, epoch));
+            }
+            if let Some(epoch) = ctx.acquire(second) {
+                return Some((second, epoch));
             }
         }
         RoundRobin.choose(ctx)
     }
+}
+
+/// Whether the second draw is the better choice: only when their in-flight counts
+/// differ (with equal counts the weighted draw stands, so shares follow the weights
+/// exactly), by the lower expected cost latency * (in flight + 1) / weight.
+#[inline]
+fn prefer_second(ctx: &PickCtx<'_>, a: usize, b: usize) -> bool {
+    let (ma, mb) = (&ctx.snap.members[a], &ctx.snap.members[b]);
+    let (fa, fb) = (ma.state.in_flight(), mb.state.in_flight());
+    if fa == fb {
+        return false;
+    }
+    let lat = |m: &crate::snapshot::Member| {
+        let l = m.state.latency_ewma();
+        if l > 0.0 {
+            l
+        } else {
+            ctx.median_us.max(1.0)
+        }
+    };
+    let cost = |m: &crate::snapshot::Member, f: u64| lat(m) * (f + 1) as f64 / m.weight as f64;
+    cost(mb, fb) < cost(ma, fa)
 }
 
 /// Median latency average over the members that have one (0 if none), using
