@@ -7,8 +7,10 @@
 #                             lib/liblb.a and lib/pkgconfig/lb.pc
 #   make uninstall PREFIX=...
 #   make header               regenerate include/lb.h with the pinned cbindgen
-#   make cbindgen             install the pinned cbindgen (scripts/cbindgen.version)
-#   make check                scripts/test-c-abi.sh: header, SONAME, exports, layouts,
+#   make cbindgen             install the pinned cbindgen (the version pinned in cbindgen.toml)
+#   make test                 every test: lint, cargo test (core, simulator, C ABI unit
+#                             tests, doc tests), tests/c-abi.sh, the loom models
+#   make check                tests/c-abi.sh: header, SONAME, exports, layouts,
 #                             C, C++ and Go clients and tests, sanitizers
 
 PREFIX ?= /usr/local
@@ -22,13 +24,13 @@ RELEASE_DIR := $(CARGO_TARGET_DIR)/release
 
 VERSION := $(shell sed -n 's/^version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)
 MAJOR := $(firstword $(subst ., ,$(VERSION)))
-CBINDGEN_VERSION := $(shell cat scripts/cbindgen.version)
+CBINDGEN_VERSION := $(shell sed -n 's/^# cbindgen-version: *//p' cbindgen.toml)
 
 # What liblb.a needs from the system, as printed by
 # `cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs`.
 LIBS_PRIVATE ?= -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
-.PHONY: all build install uninstall header cbindgen check
+.PHONY: all build install uninstall header cbindgen check lint test
 
 all: build
 
@@ -45,7 +47,7 @@ install: build
 	install -m 644 $(RELEASE_DIR)/liblb.a $(DESTDIR)$(LIBDIR)/liblb.a
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
-	    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|' lb.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/lb.pc
+	    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|' include/lb.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/lb.pc
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
 	    ldconfig $(LIBDIR) 2>/dev/null || true; fi
 
@@ -66,4 +68,13 @@ header:
 	$(CBINDGEN) --quiet --config cbindgen.toml src/ffi/mod.rs --output include/lb.h
 
 check:
-	scripts/test-c-abi.sh
+	tests/c-abi.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test: cbindgen lint
+	$(CARGO) test --workspace
+	tests/c-abi.sh
+	loom-tests/run.sh

@@ -593,6 +593,9 @@ impl Balancer {
         self.publish(&mut w, members);
         drop(w);
         self.apply_strategy(strategy);
+        // Let maintenance see the new configuration now: a changed pick timeout
+        // starts its fresh expiry period at the time of the change.
+        self.maintain_now();
         Ok(())
     }
 

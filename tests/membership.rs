@@ -11,12 +11,17 @@ fn an_id_that_stays_keeps_its_state_and_a_removed_one_returns_new() {
     for _ in 0..30 {
         cycle(&b, Outcome::Success, 100);
     }
-    b.set_instances(&[Instance::new(1), Instance::new(2).weight(4)]).unwrap();
+    b.set_instances(&[Instance::new(1), Instance::new(2).weight(4)])
+        .unwrap();
     let h2 = b.health(2).unwrap();
     assert_eq!((h2.successes, h2.weight), (10, 4), "id 2 keeps its state");
     assert_eq!(b.health(3), Err(Error::UnknownInstance(3)));
     b.set_instances(&ids(3)).unwrap();
-    assert_eq!(b.health(3).unwrap().requests, 0, "a removed id comes back new");
+    assert_eq!(
+        b.health(3).unwrap().requests,
+        0,
+        "a removed id comes back new"
+    );
     assert_eq!(settled(&b).successes, 30, "totals never shrink");
 }
 
@@ -30,7 +35,11 @@ fn report_of_a_removed_instance_counts_in_totals_only() {
     let s = settled(&b);
     assert_eq!((s.failures, s.in_flight, s.total_requests), (1, 0, 1));
     assert_eq!(b.health(8).unwrap().requests, 0);
-    assert_eq!(b.report(&pick, Outcome::Failure, 100), Err(Error::InvalidPick), "second report");
+    assert_eq!(
+        b.report(&pick, Outcome::Failure, 100),
+        Err(Error::InvalidPick),
+        "second report"
+    );
 }
 
 #[test]
@@ -38,14 +47,22 @@ fn report_after_remove_and_readd_never_lands_on_the_new_instance() {
     let (b, _) = manual(Config::default());
     b.set_instances(&ids(2)).unwrap();
     let picks = select_n(&b, 2);
-    let on1 = picks.iter().find(|p| p.instance_id() == 1).copied().unwrap();
+    let on1 = picks
+        .iter()
+        .find(|p| p.instance_id() == 1)
+        .copied()
+        .unwrap();
     b.remove_instance(1).unwrap();
     b.add_instance(Instance::new(1)).unwrap();
     let fresh = b.health(1).unwrap();
     assert_eq!((fresh.requests, fresh.in_flight), (0, 0));
     b.report(&on1, Outcome::Success, 100).unwrap();
     let after = b.health(1).unwrap();
-    assert_eq!((after.successes, after.in_flight), (0, 0), "old pick landed on the new instance");
+    assert_eq!(
+        (after.successes, after.in_flight),
+        (0, 0),
+        "old pick landed on the new instance"
+    );
     for p in picks.iter().filter(|p| p.instance_id() != 1) {
         b.report(p, Outcome::Success, 100).unwrap();
     }
@@ -66,11 +83,20 @@ fn unreported_picks_expire_and_their_late_report_is_refused() {
     clock.advance_ms(1_600); // `lost` is 2.1 s old, `kept` 1.6 s
     let s = settled(&b);
     assert!(s.expired >= 1 && s.expired <= 2, "{s:?}");
-    assert_eq!(b.report(&lost, Outcome::Success, 10), Err(Error::InvalidPick));
+    assert_eq!(
+        b.report(&lost, Outcome::Success, 10),
+        Err(Error::InvalidPick)
+    );
     clock.advance_ms(500);
     let s = settled(&b);
-    assert_eq!((s.expired, s.cancelled, s.in_flight, s.successes), (2, 2, 0, 0));
-    assert_eq!(b.report(&kept, Outcome::Success, 10), Err(Error::InvalidPick));
+    assert_eq!(
+        (s.expired, s.cancelled, s.in_flight, s.successes),
+        (2, 2, 0, 0)
+    );
+    assert_eq!(
+        b.report(&kept, Outcome::Success, 10),
+        Err(Error::InvalidPick)
+    );
     for h in b.all_health() {
         assert_eq!(h.in_flight, 0);
     }
@@ -164,13 +190,19 @@ fn bad_input_is_refused_and_changes_nothing() {
 
     assert!(matches!(
         b.set_instances(&[Instance::new(1), Instance::new(2).weight(0)]),
-        Err(Error::InvalidArgument { field: "weight", .. })
+        Err(Error::InvalidArgument {
+            field: "weight",
+            ..
+        })
     ));
     assert_eq!(
         b.set_instances(&[Instance::new(1), Instance::new(1)]),
         Err(Error::DuplicateInstance(1))
     );
-    assert_eq!(b.add_instance(Instance::new(2)), Err(Error::DuplicateInstance(2)));
+    assert_eq!(
+        b.add_instance(Instance::new(2)),
+        Err(Error::DuplicateInstance(2))
+    );
     assert!(b.add_instance(Instance::new(9).weight(0)).is_err());
     assert_eq!(b.remove_instance(42), Err(Error::UnknownInstance(42)));
     assert!(b.set_weight(1, 0).is_err());
@@ -206,13 +238,20 @@ fn bad_input_is_refused_and_changes_nothing() {
     other.set_instances(&ids(3)).unwrap();
     let foreign = other.select().unwrap();
     for p in [zero, flipped, renamed, foreign] {
-        assert_eq!(b.report(&p, Outcome::Success, 1), Err(Error::InvalidPick), "{p:?}");
+        assert_eq!(
+            b.report(&p, Outcome::Success, 1),
+            Err(Error::InvalidPick),
+            "{p:?}"
+        );
     }
 
     let after = (b.all_health(), b.config());
     assert_eq!(before, after, "bad input changed the balancer");
     b.report(&held, Outcome::Success, 1).unwrap();
-    assert_eq!(b.report(&held, Outcome::Success, 1), Err(Error::InvalidPick));
+    assert_eq!(
+        b.report(&held, Outcome::Success, 1),
+        Err(Error::InvalidPick)
+    );
     let s = settled(&b);
     assert_eq!((s.total_requests, s.successes, s.in_flight), (1, 1, 0));
 }
@@ -227,7 +266,10 @@ fn double_report_with_other_picks_in_flight_keeps_the_identity() {
     b.report(&picks[0], Outcome::Success, 1).unwrap();
     b.report(&picks[1], Outcome::Success, 1).unwrap();
     // ...so a later genuine report is refused, and nothing goes below zero.
-    assert_eq!(b.report(&picks[2], Outcome::Success, 1), Err(Error::InvalidPick));
+    assert_eq!(
+        b.report(&picks[2], Outcome::Success, 1),
+        Err(Error::InvalidPick)
+    );
     let s = settled(&b);
     assert_eq!((s.in_flight, s.total_requests), (0, 3));
 }

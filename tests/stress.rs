@@ -18,7 +18,9 @@ fn concurrent_select_report_with_set_replacement_settles_exactly() {
         );
         let sets: Vec<Vec<Instance>> = vec![
             (1..=8).map(Instance::new).collect(),
-            (4..=12).map(|i| Instance::new(i).weight(i as u32 % 3 + 1)).collect(),
+            (4..=12)
+                .map(|i| Instance::new(i).weight(i as u32 % 3 + 1))
+                .collect(),
             (1..=3).map(|i| Instance::new(i).capacity(4)).collect(),
         ];
         b.set_instances(&sets[0]).unwrap();

@@ -399,7 +399,7 @@ fn struct_layouts_match_the_contract() {
     assert_eq!(align_of::<lb_pick>(), 8);
 }
 
-/// Without cbindgen at hand (scripts/test-c-abi.sh regenerates and diffs the
+/// Without cbindgen at hand (tests/c-abi.sh regenerates and diffs the
 /// whole header), `cargo test` still catches the usual drift: every exported
 /// function and every constant of src/ffi must be in include/lb.h, with its value.
 #[test]

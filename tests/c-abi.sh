@@ -16,7 +16,7 @@
 #
 # Exits non-zero on any failure; the last line is "N passed, N failed".
 #
-# Needs: a Rust toolchain; cbindgen at the version in scripts/cbindgen.version
+# Needs: a Rust toolchain; cbindgen at the version in cbindgen.toml (`# cbindgen-version:`)
 # (`make cbindgen`, i.e. cargo install cbindgen --version X --locked); and from
 # Debian: build-essential (gcc, g++, make), binutils (readelf, nm), pkg-config,
 # cmake, libgtest-dev (GoogleTest), golang (Go >= 1.20; any Go with cgo and -race
@@ -35,7 +35,7 @@ STAGE=$ROOT/build/stage
 LOGS=$ROOT/build/test-c-abi
 VERSION=$(sed -n 's/^version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml | head -n 1)
 MAJOR=${VERSION%%.*}
-CBINDGEN_VERSION=$(cat scripts/cbindgen.version)
+CBINDGEN_VERSION=$(sed -n 's/^# cbindgen-version: *//p' cbindgen.toml)
 if [ -d /usr/local/go/bin ]; then PATH=$PATH:/usr/local/go/bin; fi
 export PKG_CONFIG_PATH=$STAGE/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
 export LD_LIBRARY_PATH=$STAGE/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
