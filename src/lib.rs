@@ -39,3 +39,8 @@ pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::Config;
 pub use error::Error;
 pub use types::{HealthStatus, Instance, LoadBalancerStats, Outcome, Pick, Strategy};
+
+/// The README's Rust example, compiled and run as a doc test.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
