@@ -603,7 +603,7 @@ impl Balancer {
 
     /// The balancer's totals, with expiry applied first.
     pub fn stats(&self) -> LoadBalancerStats {
-        self.maintain_now();
+        self.expire_now();
         let _w = lock(&self.writer);
         let snap = self.cell.load_full();
         let g = lock(&self.graveyard);
@@ -645,7 +645,7 @@ impl Balancer {
 
     /// One instance of the current set, with expiry applied first.
     pub fn health(&self, id: u64) -> Result<HealthStatus, Error> {
-        self.maintain_now();
+        self.expire_now();
         let snap = self.cell.load_full();
         snap.member(id)
             .map(health_of)
@@ -654,7 +654,7 @@ impl Balancer {
 
     /// Every instance of the current set, in set order.
     pub fn all_health(&self) -> Vec<HealthStatus> {
-        self.maintain_now();
+        self.expire_now();
         self.cell
             .load_full()
             .members
@@ -697,20 +697,22 @@ impl Balancer {
         self.maintain_locked(&mut m, now);
     }
 
-    fn maintain_locked(&self, m: &mut Maint, now: u64) {
+    /// Applies expiry only: what the read accessors need before they answer. The
+    /// health and adaptive evaluations keep their own schedule, so reading stats does
+    /// not change later decisions.
+    fn expire_now(&self) {
+        let now = self.clock.now_us();
+        self.now_us.fetch_max(now, Ordering::Relaxed);
+        let mut m = lock(&self.maint);
         let snap = self.cell.load_full();
-        let cfg = &snap.cfg;
-        // Expiry: advance the epoch by whole timeouts, then retire old picks everywhere.
-        // A changed timeout starts a fresh period, so shortening it never expires a
-        // young pick; maintenance runs at least twice per timeout so a pick never
-        // outlives two of them.
-        let timeout = cfg.pick_timeout_ms * 1000;
-        let mut interval = cfg.maintenance_interval_ms * 1000;
-        if timeout > 0 {
-            interval = interval.min((timeout / 2).max(1));
-        }
-        self.next_maintenance_us
-            .store(now + interval, Ordering::Relaxed);
+        self.expire(&mut m, &snap, now);
+    }
+
+    /// Advances the expiry epoch by whole timeouts and retires old picks everywhere.
+    /// A changed timeout starts a fresh period, so shortening it never expires a
+    /// young pick.
+    fn expire(&self, m: &mut Maint, snap: &Snapshot, now: u64) {
+        let timeout = snap.cfg.pick_timeout_ms * 1000;
         if timeout != m.timeout_us {
             m.timeout_us = timeout;
             m.epoch_start_us = now;
@@ -727,6 +729,21 @@ impl Balancer {
             mem.state.expire_to(epoch);
         }
         self.prune_graveyard(epoch);
+    }
+
+    fn maintain_locked(&self, m: &mut Maint, now: u64) {
+        let snap = self.cell.load_full();
+        let cfg = &snap.cfg;
+        // Maintenance runs at least twice per pick timeout, so a pick never outlives
+        // two of them.
+        let timeout = cfg.pick_timeout_ms * 1000;
+        let mut interval = cfg.maintenance_interval_ms * 1000;
+        if timeout > 0 {
+            interval = interval.min((timeout / 2).max(1));
+        }
+        self.next_maintenance_us
+            .store(now + interval, Ordering::Relaxed);
+        self.expire(m, &snap, now);
 
         // Health.
         let dt = now.saturating_sub(m.last_eval_us);
@@ -862,7 +879,7 @@ fn health_of(m: &Member) -> HealthStatus {
     let judged = c.successes + c.failures;
     HealthStatus {
         instance_id: m.id,
-        health_score: m.state.score.load(Ordering::Relaxed).clamp(0.0, 1.0),
+        health_score: m.state.health_score(),
         in_flight: c.in_flight,
         requests: c.requests(),
         successes: c.successes,

@@ -11,6 +11,7 @@
 //!   the ratio so that exactly `latency_outlier_ratio` times the median scores 0.5:
 //!   slowness costs share (weighted response time uses the score), and only an
 //!   extreme outlier is ejected on latency alone.
+//!
 //! Ejection needs `min_samples` recent outcomes, so one early failure cannot eject.
 
 use crate::config::Config;
@@ -75,12 +76,10 @@ pub(crate) fn evaluate(
         * rate
         * streak_factor(st.consecutive_failures(), cfg)
         * latency_factor(st.latency_ewma(), median, cfg);
-    let external = st.external_score.load(Ordering::Acquire);
-    let score = match kind {
-        EJECTED => 0.0,
-        _ => passive * external,
-    };
-    st.score.store(score, Ordering::Relaxed);
+    st.passive_score.store(
+        if kind == EJECTED { 0.0 } else { passive },
+        Ordering::Relaxed,
+    );
     match kind {
         HEALTHY => {
             if samples >= cfg.min_samples as f64

@@ -123,8 +123,9 @@ pub(crate) struct InstanceState {
     health: AtomicU64,
     /// Set by an external health check; 1.0 until then.
     pub(crate) external_score: AtomicF64,
-    /// The combined score last computed (passive evidence times external).
-    pub(crate) score: AtomicF64,
+    /// The score the instance's own outcomes earned at the last evaluation (0 while
+    /// ejected); the health score is this times `external_score`.
+    pub(crate) passive_score: AtomicF64,
     // Owned by the maintenance pass (one thread at a time).
     pub(crate) seen_successes: AtomicU64,
     pub(crate) seen_failures: AtomicU64,
@@ -174,7 +175,7 @@ impl InstanceState {
             expired: AtomicU64::new(0),
             health: AtomicU64::new(health_word(HEALTHY, 0, now_us)),
             external_score: AtomicF64::new(1.0),
-            score: AtomicF64::new(1.0),
+            passive_score: AtomicF64::new(1.0),
             seen_successes: AtomicU64::new(0),
             seen_failures: AtomicU64::new(0),
             recent_successes: AtomicF64::new(0.0),
@@ -382,6 +383,13 @@ impl InstanceState {
     }
 
     // ---- health state ----
+
+    /// The health score: passive evidence times the external check, in 0..=1.
+    pub(crate) fn health_score(&self) -> f64 {
+        let s = self.passive_score.load(Ordering::Relaxed)
+            * self.external_score.load(Ordering::Relaxed);
+        s.clamp(0.0, 1.0)
+    }
 
     pub(crate) fn health_kind(&self) -> u64 {
         health_kind(self.health.load(Ordering::Acquire))

@@ -10,7 +10,7 @@ use rand_pcg::Pcg64Mcg;
 
 use crate::balancer::Balancer;
 use crate::snapshot::Snapshot;
-use crate::sync::{thread_local, Arc, AtomicU64, Ordering};
+use crate::sync::{const_thread_local, Arc, AtomicU64, Ordering};
 
 /// Latency totals of successful requests, written by one thread (or, for the shared
 /// fallback shard, by any thread with read-modify-writes).
@@ -102,7 +102,7 @@ struct Cache {
     next_victim: usize,
 }
 
-thread_local! {
+const_thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache {
         entries: [None, None, None, None],
         next_victim: 0,

@@ -11,15 +11,26 @@
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+/// Declares a thread-local with a const initialiser: std's const form (no lazy-init
+/// check on access), loom's plain form under `cfg(loom)`.
 #[cfg(not(loom))]
-pub(crate) use std::thread_local;
+macro_rules! const_thread_local {
+    (static $name:ident: $t:ty = $init:expr;) => {
+        std::thread_local! { static $name: $t = const { $init }; }
+    };
+}
+#[cfg(loom)]
+macro_rules! const_thread_local {
+    (static $name:ident: $t:ty = $init:expr;) => {
+        loom::thread_local! { static $name: $t = $init; }
+    };
+}
+pub(crate) use const_thread_local;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
-#[cfg(loom)]
-pub(crate) use loom::thread_local;
 #[cfg(loom)]
 pub(crate) use std::sync::TryLockError;
 

@@ -14,7 +14,6 @@
 
 use super::{round_robin::RoundRobin, Choose, PickCtx};
 use crate::snapshot::{Scratch, Snapshot};
-use crate::sync::Ordering;
 
 pub(crate) struct WeightedResponseTime;
 
@@ -104,7 +103,7 @@ pub(crate) fn member_weight(snap: &Snapshot, idx: usize, median: f64) -> f64 {
     let m = &snap.members[idx];
     let lat = m.state.latency_ewma();
     let lat = if lat > 0.0 { lat } else { median.max(1.0) };
-    let score = m.state.score.load(Ordering::Relaxed).max(MIN_SCORE);
+    let score = m.state.health_score().max(MIN_SCORE);
     m.weight as f64 * score / lat.max(1.0)
 }
 
