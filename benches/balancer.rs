@@ -1,0 +1,635 @@
+//! The cost of lb's request path: a select+report pair, through the Rust API and
+//! through the C ABI, against a baseline with all state behind one `Mutex`
+//! (`baseline/mod.rs`) measured in the same group, so every result reads as a
+//! ratio from one run. See BENCHMARKS.md for the commands and the results.
+//!
+//! Groups:
+//! - `single_<strategy>`: one thread, n = 4, 64, 1024 instances (least
+//!   connections adds `bare_scan`, a scan for the minimum over counters laid out
+//!   as lb lays out its per-instance state).
+//! - `two_threads_64`: two threads running the pair at once on one balancer of 64
+//!   instances (`iter_custom` + `Barrier`; time per pair per thread).
+//! - `writer_1ms_64`: the pair while a writer thread replaces the set every
+//!   millisecond, next to the same pair without the writer.
+//! - `set_instances`: replacing the set (one instance leaves, a new one joins).
+//!
+//! `LB_BENCH_QUICK=1 cargo bench --bench balancer` runs every group with short
+//! measurement times (under two minutes once built).
+
+use std::hint::black_box;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use crossbeam_utils::CachePadded;
+use lb::ffi::{
+    lb_balancer, lb_balancer_free, lb_balancer_new, lb_get_stats, lb_instance, lb_pick, lb_report,
+    lb_select, lb_set_instances, lb_stats, LB_OUTCOME_SUCCESS, LB_STATUS_OK,
+};
+use lb::{Balancer, Config, Instance, Outcome, Strategy};
+
+mod baseline;
+use baseline::MutexBalancer;
+
+const SIZES: [usize; 3] = [4, 64, 1024];
+
+fn quick() -> bool {
+    std::env::var_os("LB_BENCH_QUICK").is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+fn config() -> Criterion {
+    let c = Criterion::default();
+    if quick() {
+        c.warm_up_time(Duration::from_millis(200))
+            .measurement_time(Duration::from_millis(500))
+            .sample_size(20)
+            .nresamples(2_000)
+            .without_plots()
+    } else {
+        c.warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3))
+    }
+}
+
+/// A plausible latency for the request, the same for lb and the baseline: 0.8 to
+/// 1.2 ms depending on the instance, so the latency-weighted strategies have
+/// unequal weights to work with.
+#[inline(always)]
+fn latency_of(id: u64) -> u64 {
+    800 + (id % 5) * 100
+}
+
+fn set_of(n: usize, first_id: u64) -> Vec<Instance> {
+    (0..n as u64).map(|i| Instance::new(first_id + i)).collect()
+}
+
+fn c_set_of(set: &[Instance]) -> Vec<lb_instance> {
+    set.iter()
+        .map(|i| lb_instance {
+            id: i.id,
+            weight: i.weight,
+            capacity: i.capacity,
+        })
+        .collect()
+}
+
+// ---- lb through the Rust API ----
+
+fn rust_lb(strategy: Strategy, n: usize) -> Balancer {
+    let lb = Balancer::new(Config {
+        strategy,
+        ..Config::default()
+    })
+    .expect("balancer");
+    lb.set_instances(&set_of(n, 1)).expect("set");
+    lb
+}
+
+#[inline(always)]
+fn pair_rust(lb: &Balancer) {
+    match lb.select() {
+        Ok(pick) => {
+            let id = pick.instance_id();
+            if let Err(e) = lb.report(&pick, Outcome::Success, latency_of(id)) {
+                panic!("report: {e}");
+            }
+        }
+        Err(e) => panic!("select: {e}"),
+    }
+}
+
+// ---- lb through the C ABI ----
+
+/// A handle from `lb_balancer_new`, freed on drop. The C contract lets any thread
+/// call every function but `lb_balancer_free` concurrently.
+struct CLb(*mut lb_balancer);
+
+// SAFETY: the handle is documented as usable from any thread at once.
+unsafe impl Send for CLb {}
+// SAFETY: as above.
+unsafe impl Sync for CLb {}
+
+impl CLb {
+    fn new(strategy: Strategy, n: usize) -> CLb {
+        let mut h: *mut lb_balancer = std::ptr::null_mut();
+        assert_eq!(lb_balancer_new(strategy as u32, &mut h), LB_STATUS_OK);
+        let lb = CLb(h);
+        lb.set(&c_set_of(&set_of(n, 1)));
+        lb
+    }
+
+    fn ptr(&self) -> *mut lb_balancer {
+        self.0
+    }
+
+    fn set(&self, set: &[lb_instance]) {
+        assert_eq!(
+            lb_set_instances(self.0, set.as_ptr(), set.len()),
+            LB_STATUS_OK
+        );
+    }
+}
+
+impl Drop for CLb {
+    fn drop(&mut self) {
+        lb_balancer_free(self.0);
+    }
+}
+
+/// What a C caller writes: a pick on the stack, select, report.
+#[inline(always)]
+fn pair_c(lb: *mut lb_balancer) {
+    let mut pick = MaybeUninit::<lb_pick>::uninit();
+    let status = lb_select(lb, pick.as_mut_ptr());
+    if status != LB_STATUS_OK {
+        panic!("lb_select: status {status}");
+    }
+    // SAFETY: lb_select returned OK, so it wrote the pick.
+    let id = unsafe { (*pick.as_ptr()).instance_id };
+    let status = lb_report(lb, pick.as_ptr(), LB_OUTCOME_SUCCESS, latency_of(id));
+    if status != LB_STATUS_OK {
+        panic!("lb_report: status {status}");
+    }
+}
+
+// ---- the Mutex baseline ----
+
+fn mutex_lb(strategy: Strategy, n: usize) -> MutexBalancer {
+    let m = MutexBalancer::new(strategy);
+    m.set_instances(&set_of(n, 1));
+    m
+}
+
+#[inline(always)]
+fn pair_mutex(m: &MutexBalancer) {
+    match m.select() {
+        Some(pick) => {
+            if !m.report(&pick, true, latency_of(pick.instance_id)) {
+                panic!("baseline report refused");
+            }
+        }
+        None => panic!("baseline select found nothing"),
+    }
+}
+
+// ---- the bare scan least connections is compared with ----
+
+/// One instance's state laid out like lb's `InstanceState`: the in-flight word at
+/// the start of a cache-padded block of seven words, eleven more words after it,
+/// behind an `Arc`.
+struct ScanState {
+    flight: CachePadded<[AtomicU64; 7]>,
+    _rest: [AtomicU64; 11],
+}
+
+/// A member as lb's snapshot holds it: configuration inline, state behind a pointer.
+struct ScanMember {
+    _id: u64,
+    weight: u32,
+    capacity: u32,
+    state: Arc<ScanState>,
+    _healthy: bool,
+}
+
+/// The best candidate one lane of the scan has seen.
+#[derive(Clone, Copy)]
+struct Lane {
+    load: u64,
+    weight: u64,
+    /// Position in the scan order (from the random start), for ties.
+    order: usize,
+    index: usize,
+}
+
+/// More than any real load (two 24-bit counts), so any member below capacity
+/// beats an empty lane; weight 1 keeps the products below 2^57.
+const EMPTY_LANE: Lane = Lane {
+    load: 1 << 25,
+    weight: 1,
+    order: usize::MAX,
+    index: usize::MAX,
+};
+
+/// The minimum of in flight / weight over the members below capacity, ties to the
+/// first from a random start: what a least-connections pick must find, done as
+/// fast as plain Rust allows over lb's layout (four independent lanes so the
+/// compare chain does not serialise the loads, no branch on the comparison), and
+/// without taking a slot.
+struct BareScan {
+    members: Vec<ScanMember>,
+    selectable: Vec<u32>,
+    rng: u64,
+}
+
+impl BareScan {
+    fn new(n: usize) -> BareScan {
+        BareScan {
+            members: (0..n as u64)
+                .map(|i| ScanMember {
+                    _id: i + 1,
+                    weight: 1,
+                    capacity: 0,
+                    state: Arc::new(ScanState {
+                        flight: CachePadded::new(Default::default()),
+                        _rest: Default::default(),
+                    }),
+                    _healthy: true,
+                })
+                .collect(),
+            selectable: (0..n as u32).collect(),
+            rng: 0x2545_F491_4F6C_DD1D,
+        }
+    }
+
+    #[inline(always)]
+    fn consider(members: &[ScanMember], lane: &mut Lane, order: usize, index: u32) {
+        let m = &members[index as usize];
+        let w = m.state.flight[0].load(Ordering::Acquire);
+        let load = ((w >> 24) & 0xff_ffff) + (w & 0xff_ffff);
+        let full = m.capacity != 0 && load >= m.capacity as u64;
+        let weight = m.weight as u64;
+        // load / weight < lane.load / lane.weight, without division.
+        let better = !full & (load * lane.weight < lane.load * weight);
+        if better {
+            *lane = Lane {
+                load,
+                weight,
+                order,
+                index: index as usize,
+            };
+        }
+    }
+
+    #[inline(never)]
+    fn scan(&mut self) -> Option<usize> {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let n = self.selectable.len();
+        let start = (((self.rng >> 32) * n as u64) >> 32) as usize;
+        let (tail, head) = self.selectable.split_at(start);
+        let members = &self.members[..];
+        let mut lanes = [EMPTY_LANE; 4];
+        let mut order = 0;
+        for part in [head, tail] {
+            let mut chunks = part.chunks_exact(4);
+            for c in &mut chunks {
+                for (j, lane) in lanes.iter_mut().enumerate() {
+                    Self::consider(members, lane, order + j, c[j]);
+                }
+                order += 4;
+            }
+            let rest = chunks.remainder();
+            for (j, &i) in rest.iter().enumerate() {
+                Self::consider(members, &mut lanes[j], order + j, i);
+            }
+            order += rest.len();
+        }
+        let mut best = lanes[0];
+        for l in &lanes[1..] {
+            let (a, b) = (l.load * best.weight, best.load * l.weight);
+            if a < b || (a == b && l.order < best.order) {
+                best = *l;
+            }
+        }
+        (best.order != usize::MAX).then_some(best.index)
+    }
+}
+
+/// Checks the bare scan against a plain one on mixed loads, weights and
+/// capacities, so the baseline least connections is compared with finds the same
+/// member lb's scan would.
+fn check_bare_scan() {
+    let mut scan = BareScan::new(37);
+    for (k, m) in scan.members.iter_mut().enumerate() {
+        m.weight = 1 + (k as u32 * 7) % 5;
+        m.capacity = if k % 6 == 0 { 3 } else { 0 };
+        let load = ((k as u64 * 13) % 9) + 1;
+        m.state.flight[0].store(load << 24 | (k as u64 % 2), Ordering::Relaxed);
+    }
+    for _ in 0..200 {
+        let saved = scan.rng;
+        let got = scan.scan();
+        // The same random start, then the first strictly smaller ratio wins.
+        let mut r = saved;
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        let n = scan.members.len();
+        let start = (((r >> 32) * n as u64) >> 32) as usize;
+        let mut want: Option<(usize, u64, u64)> = None;
+        for k in 0..n {
+            let i = (start + k) % n;
+            let m = &scan.members[i];
+            let w = m.state.flight[0].load(Ordering::Relaxed);
+            let load = ((w >> 24) & 0xff_ffff) + (w & 0xff_ffff);
+            if m.capacity != 0 && load >= m.capacity as u64 {
+                continue;
+            }
+            let weight = m.weight as u64;
+            if want.is_none_or(|(_, bl, bw)| load * bw < bl * weight) {
+                want = Some((i, load, weight));
+            }
+        }
+        assert_eq!(
+            got,
+            want.map(|w| w.0),
+            "bare scan disagrees with a plain scan"
+        );
+    }
+}
+
+// ---- helpers for the threaded groups ----
+
+/// Runs `f` `iters` times on each of `threads` threads started together; returns
+/// the longer of the two threads' times, so time / iters is per pair per thread.
+fn run_threads<F: Fn() + Sync>(threads: usize, iters: u64, f: F) -> Duration {
+    let barrier = Barrier::new(threads);
+    thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    // One untimed pair sets up this thread's state in the balancer.
+                    f();
+                    barrier.wait();
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        f();
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread"))
+            .max()
+            .unwrap_or_default()
+    })
+}
+
+/// A thread that calls `replace(k)` for k = 0, 1, 2, ... once a millisecond
+/// (deadline-paced, so the rate holds) until dropped.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    handle: Option<thread::JoinHandle<(u64, Duration)>>,
+}
+
+impl Writer {
+    fn start(mut replace: impl FnMut(u64) + Send + 'static) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = thread::spawn(move || {
+            let begin = Instant::now();
+            let mut next = begin;
+            let mut k = 0;
+            while !flag.load(Ordering::Relaxed) {
+                next += Duration::from_millis(1);
+                replace(k);
+                k += 1;
+                let now = Instant::now();
+                if next > now {
+                    thread::sleep(next - now);
+                } else if now - next > Duration::from_millis(10) {
+                    // Far behind (the machine was busy): start the pace afresh
+                    // instead of catching up with a burst.
+                    next = now;
+                }
+            }
+            (k, begin.elapsed())
+        });
+        Writer {
+            stop,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            if let Ok((k, t)) = h.join() {
+                eprintln!(
+                    "    writer: {k} replacements in {:.2} s ({:.0} per second)",
+                    t.as_secs_f64(),
+                    k as f64 / t.as_secs_f64()
+                );
+            }
+        }
+    }
+}
+
+/// The set at step k of a rolling replacement: n instances, ids k+1 ..= k+n, so
+/// each step removes the oldest instance and adds a new one.
+fn rolling_set(n: usize, k: u64) -> Vec<Instance> {
+    set_of(n, k + 1)
+}
+
+fn note_adaptive(label: &str, lb: &Balancer) {
+    let st = lb.stats();
+    eprintln!(
+        "    {label}: adaptive ran {} at the end, {} switches",
+        st.active_strategy.name(),
+        st.strategy_switches
+    );
+}
+
+// ---- group 1: one thread ----
+
+fn single(c: &mut Criterion) {
+    for strategy in Strategy::ALL {
+        let mut g = c.benchmark_group(format!("single_{}", strategy.name()));
+        g.throughput(Throughput::Elements(1));
+        for n in SIZES {
+            let lb = rust_lb(strategy, n);
+            g.bench_with_input(BenchmarkId::new("lb_rust", n), &n, |b, _| {
+                b.iter(|| pair_rust(black_box(&lb)))
+            });
+            if strategy == Strategy::Adaptive {
+                note_adaptive(&format!("lb_rust/{n}"), &lb);
+            }
+            drop(lb);
+
+            let h = CLb::new(strategy, n);
+            g.bench_with_input(BenchmarkId::new("lb_c", n), &n, |b, _| {
+                b.iter(|| pair_c(black_box(h.ptr())))
+            });
+            drop(h);
+
+            let m = mutex_lb(strategy, n);
+            g.bench_with_input(BenchmarkId::new("mutex", n), &n, |b, _| {
+                b.iter(|| pair_mutex(black_box(&m)))
+            });
+            black_box(m.totals());
+
+            if strategy == Strategy::LeastConnections {
+                check_bare_scan();
+                let mut scan = BareScan::new(n);
+                g.bench_with_input(BenchmarkId::new("bare_scan", n), &n, |b, _| {
+                    b.iter(|| black_box(scan.scan()))
+                });
+            }
+        }
+        g.finish();
+    }
+}
+
+// ---- group 2: two threads on one balancer ----
+
+fn two_threads(c: &mut Criterion) {
+    const N: usize = 64;
+    let mut g = c.benchmark_group("two_threads_64");
+    g.throughput(Throughput::Elements(1));
+    for strategy in Strategy::ALL {
+        let name = strategy.name();
+        let lb = rust_lb(strategy, N);
+        g.bench_function(BenchmarkId::new("lb_rust", name), |b| {
+            b.iter_custom(|iters| run_threads(2, iters, || pair_rust(black_box(&lb))))
+        });
+        drop(lb);
+
+        let h = CLb::new(strategy, N);
+        g.bench_function(BenchmarkId::new("lb_c", name), |b| {
+            b.iter_custom(|iters| run_threads(2, iters, || pair_c(black_box(h.ptr()))))
+        });
+        drop(h);
+
+        let m = mutex_lb(strategy, N);
+        g.bench_function(BenchmarkId::new("mutex", name), |b| {
+            b.iter_custom(|iters| run_threads(2, iters, || pair_mutex(black_box(&m))))
+        });
+    }
+    g.finish();
+}
+
+// ---- group 3: a writer replacing the set every millisecond ----
+
+fn writer_1ms(c: &mut Criterion) {
+    const N: usize = 64;
+    let mut g = c.benchmark_group("writer_1ms_64");
+    g.throughput(Throughput::Elements(1));
+    for strategy in Strategy::ALL {
+        let name = strategy.name();
+
+        let h = Arc::new(CLb::new(strategy, N));
+        g.bench_function(BenchmarkId::new("lb_c", name), |b| {
+            b.iter(|| pair_c(black_box(h.ptr())))
+        });
+        {
+            let w = Arc::clone(&h);
+            let _writer = Writer::start(move |k| w.set(&c_set_of(&rolling_set(N, k))));
+            g.bench_function(BenchmarkId::new("lb_c_writer", name), |b| {
+                b.iter(|| pair_c(black_box(h.ptr())))
+            });
+        }
+
+        let m = Arc::new(mutex_lb(strategy, N));
+        g.bench_function(BenchmarkId::new("mutex", name), |b| {
+            b.iter(|| pair_mutex(black_box(&m)))
+        });
+        {
+            let w = Arc::clone(&m);
+            let _writer = Writer::start(move |k| w.set_instances(&rolling_set(N, k)));
+            g.bench_function(BenchmarkId::new("mutex_writer", name), |b| {
+                b.iter(|| pair_mutex(black_box(&m)))
+            });
+        }
+    }
+    g.finish();
+}
+
+// ---- group 4: replacing the set ----
+
+/// Times `replace(&make(k))` alone for k = 0..iters (building the set is not
+/// timed), running `between()` untimed every 64 calls.
+fn time_replacements<T>(
+    iters: u64,
+    mut make: impl FnMut(u64) -> T,
+    mut replace: impl FnMut(&T),
+    mut between: impl FnMut(),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for k in 0..iters {
+        let set = make(k);
+        let start = Instant::now();
+        replace(&set);
+        total += start.elapsed();
+        if k % 64 == 63 {
+            between();
+        }
+    }
+    total
+}
+
+fn set_instances(c: &mut Criterion) {
+    let mut g = c.benchmark_group("set_instances");
+    for n in SIZES {
+        // Each call is one membership change: the set slides by one id, so the
+        // oldest instance leaves and a new one joins. `step` carries on across
+        // criterion's calls so the change is real every time.
+        let lb = rust_lb(Strategy::RoundRobin, n);
+        let mut step = 0u64;
+        g.bench_with_input(BenchmarkId::new("lb_rust", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                let base = step;
+                step += iters;
+                time_replacements(
+                    iters,
+                    |k| rolling_set(n, base + k + 1),
+                    |set| lb.set_instances(set).expect("set"),
+                    // The maintenance pass a live balancer runs every 100 ms: it
+                    // forgets removed instances.
+                    || lb.maintain(),
+                )
+            })
+        });
+        drop(lb);
+
+        let h = CLb::new(Strategy::RoundRobin, n);
+        let mut step = 0u64;
+        g.bench_with_input(BenchmarkId::new("lb_c", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                let base = step;
+                step += iters;
+                time_replacements(
+                    iters,
+                    |k| c_set_of(&rolling_set(n, base + k + 1)),
+                    |set| h.set(set),
+                    || {
+                        // Applies the maintenance pass, as lb.maintain() does.
+                        let mut stats = MaybeUninit::<lb_stats>::uninit();
+                        assert_eq!(lb_get_stats(h.0, stats.as_mut_ptr()), LB_STATUS_OK);
+                    },
+                )
+            })
+        });
+        drop(h);
+
+        let m = mutex_lb(Strategy::RoundRobin, n);
+        let mut step = 0u64;
+        g.bench_with_input(BenchmarkId::new("mutex", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                let base = step;
+                step += iters;
+                time_replacements(
+                    iters,
+                    |k| rolling_set(n, base + k + 1),
+                    |set| m.set_instances(set),
+                    || {},
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = single, two_threads, writer_1ms, set_instances
+}
+criterion_main!(benches);
