@@ -550,18 +550,27 @@ impl Balancer {
 
     /// Changes the strategy at run time; instances keep all their state.
     pub fn set_strategy(&self, strategy: Strategy) {
-        lock(&self.writer).config.strategy = strategy;
-        self.apply_strategy(strategy);
+        // Both the configured strategy and the running one change under the
+        // maintenance and writer locks (in that order, as everywhere), so racing
+        // calls cannot leave them disagreeing.
+        #[cfg(loom)]
+        if fault::on(&fault::SPLIT_SET_STRATEGY) {
+            lock(&self.writer).config.strategy = strategy;
+            self.strategy.store(strategy as u8, Ordering::Relaxed);
+            return;
+        }
+        let mut m = lock(&self.maint);
+        let mut w = lock(&self.writer);
+        w.config.strategy = strategy;
+        self.apply_strategy(&mut m, strategy);
     }
 
-    /// Called without the writer lock held (maintenance takes the maintenance lock,
-    /// then the writer lock; never the other way round).
-    fn apply_strategy(&self, strategy: Strategy) {
-        let before = self.active_strategy();
+    /// Makes `strategy` the running one; the caller holds the maintenance and writer
+    /// locks.
+    fn apply_strategy(&self, m: &mut Maint, strategy: Strategy) {
         if strategy == Strategy::Adaptive && self.strategy() != Strategy::Adaptive {
             // Adaptive continues with what was running, and starts a fresh window.
-            self.adaptive.restart(before);
-            let mut m = lock(&self.maint);
+            self.adaptive.restart(self.active_strategy());
             let snap = self.cell.load_full();
             m.adaptive
                 .restart(&snap, self.now_us.load(Ordering::Relaxed));
@@ -579,8 +588,10 @@ impl Balancer {
     pub fn set_config(&self, config: Config) -> Result<(), Error> {
         config.validate()?;
         let strategy = config.strategy;
+        let mut m = lock(&self.maint);
         let mut w = lock(&self.writer);
         w.config = config;
+        self.apply_strategy(&mut m, strategy);
         let cur = self.cell.load_full();
         let members = cur
             .members
@@ -595,10 +606,11 @@ impl Balancer {
             .collect();
         self.publish(&mut w, members);
         drop(w);
-        self.apply_strategy(strategy);
         // Let maintenance see the new configuration now: a changed pick timeout
         // starts its fresh expiry period at the time of the change.
-        self.maintain_now();
+        let now = self.clock.now_us();
+        self.now_us.fetch_max(now, Ordering::Relaxed);
+        self.maintain_locked(&mut m, now);
         Ok(())
     }
 

@@ -148,9 +148,12 @@ pub mod fault {
         /// Each rebuilt snapshot rotates its round-robin cycle by its generation, so an
         /// equal set no longer gives an equal table.
         pub static RR_TABLE_PER_GENERATION: Cell<bool> = const { Cell::new(false) };
+        /// `set_strategy` writes the configuration under the writer lock and the
+        /// running strategy after releasing it (two separate critical sections).
+        pub static SPLIT_SET_STRATEGY: Cell<bool> = const { Cell::new(false) };
     }
 
-    const ALL: [&Flag; 8] = [
+    const ALL: [&Flag; 9] = [
         &SPLIT_RELEASE,
         &UNCHECKED_RELEASE,
         &SKIP_INCARNATION_CHECK,
@@ -159,6 +162,7 @@ pub mod fault {
         &SPLIT_EXPIRY,
         &RELAXED_OUTCOME,
         &RR_TABLE_PER_GENERATION,
+        &SPLIT_SET_STRATEGY,
     ];
 
     pub fn on(flag: &'static Flag) -> bool {

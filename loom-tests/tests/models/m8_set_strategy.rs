@@ -3,6 +3,7 @@
 
 use loom::sync::Arc;
 
+use lb::sync::fault;
 use lb::Strategy;
 
 use crate::common::{balancer, check, small_config, spawn, Bounds};
@@ -35,14 +36,20 @@ fn racing_set_strategy() {
     );
 }
 
-/// Fails on the current code: `set_strategy` writes the configuration under the
-/// writer lock and stores the running strategy after releasing it, so two racing
-/// calls can leave the configuration saying one strategy and the balancer running
-/// the other, for good (loom: config Adaptive, running RoundRobin). See
-/// loom-tests/README.md, "Findings". Un-ignore once `set_strategy` makes both writes
-/// under one lock.
+/// `set_strategy` makes both writes under the maintenance and writer locks. The
+/// model found the race when the running strategy was stored after the writer lock
+/// was released (loom: config Adaptive, running RoundRobin); that shape is the
+/// injected bug below.
 #[test]
-#[ignore = "known race in set_strategy (see loom-tests/README.md, Findings)"]
 fn racing_strategy_changes_agree() {
+    check(BOUNDS, racing_set_strategy);
+}
+
+#[test]
+#[should_panic(
+    expected = "model 8: after racing strategy changes, the configured strategy is the one running"
+)]
+fn catches_split_set_strategy() {
+    let _bug = fault::inject(&fault::SPLIT_SET_STRATEGY);
     check(BOUNDS, racing_set_strategy);
 }
