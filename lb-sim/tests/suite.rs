@@ -42,10 +42,11 @@ fn fleet_capacity_rps(sc: &Scenario) -> f64 {
 }
 
 #[test]
-fn an_equal_share_overloads_the_slow_backend_while_the_fleet_has_room() {
+fn an_equal_share_loads_the_slow_backend_near_capacity_while_the_fleet_has_room() {
     let sc = find("02-");
     let n = sc.backends.len() as f64;
-    assert!(utilisation(&sc, 4, sc.rate_rps / n) > 1.5);
+    let u = utilisation(&sc, 4, sc.rate_rps / n);
+    assert!((0.85..1.0).contains(&u), "utilisation {u}");
     assert!(sc.rate_rps / fleet_capacity_rps(&sc) < 0.5);
 
     // The degrading backend, with its degraded latency.
@@ -55,8 +56,52 @@ fn an_equal_share_overloads_the_slow_backend_while_the_fleet_has_room() {
     };
     sc.backends[2].latency = change.latency.unwrap();
     let n = sc.backends.len() as f64;
-    assert!(utilisation(&sc, 2, sc.rate_rps / n) > 1.5);
+    let u = utilisation(&sc, 2, sc.rate_rps / n);
+    assert!((0.85..1.0).contains(&u), "utilisation {u}");
     assert!(sc.rate_rps / fleet_capacity_rps(&sc) < 0.5);
+}
+
+/// Weighted response time keeps a slow backend from setting the tail: its p99 is at
+/// most half of round robin's in the slow-backend and degrading scenarios.
+#[test]
+fn weighted_response_time_halves_round_robins_tail_on_a_slow_backend() {
+    for name in ["02-", "04-"] {
+        let sc = find(name);
+        let rr = run_one(&sc, "round_robin").latency_ms.p99;
+        let wrt = run_one(&sc, "weighted_response_time").latency_ms.p99;
+        assert!(wrt <= rr / 2.0, "{name}: wrt p99 {wrt} vs round robin {rr}");
+    }
+}
+
+/// Adaptive's p99 is within 10% of the best other strategy's, and its success rate
+/// within 0.5 points of the best, in every bundled scenario.
+#[test]
+fn adaptive_stays_close_to_the_best_strategy_everywhere() {
+    for sc in suite().unwrap() {
+        let others: Vec<_> = ["round_robin", "least_connections", "weighted_response_time"]
+            .iter()
+            .map(|s| run_one(&sc, s))
+            .collect();
+        let ad = run_one(&sc, "adaptive");
+        let best_rate = others.iter().map(|r| r.success_rate).fold(0.0, f64::max);
+        let best_p99 = others
+            .iter()
+            .filter(|r| r.success_rate >= best_rate - 0.005)
+            .map(|r| r.latency_ms.p99)
+            .fold(f64::INFINITY, f64::min);
+        assert!(
+            ad.latency_ms.p99 <= best_p99 * 1.1,
+            "{}: adaptive p99 {} vs best {best_p99}",
+            sc.name,
+            ad.latency_ms.p99
+        );
+        assert!(
+            ad.success_rate >= best_rate - 0.005,
+            "{}: adaptive success {}",
+            sc.name,
+            ad.success_rate
+        );
+    }
 }
 
 #[test]
