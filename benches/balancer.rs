@@ -41,16 +41,17 @@ fn quick() -> bool {
 }
 
 fn config() -> Criterion {
-    let c = Criterion::default();
+    // No HTML plots: they take longer than the measurements on a 2-core machine;
+    // `benches/table.py` prints the results instead.
+    let c = Criterion::default().without_plots();
     if quick() {
         c.warm_up_time(Duration::from_millis(200))
             .measurement_time(Duration::from_millis(500))
             .sample_size(20)
             .nresamples(2_000)
-            .without_plots()
     } else {
         c.warm_up_time(Duration::from_secs(1))
-            .measurement_time(Duration::from_secs(3))
+            .measurement_time(Duration::from_secs(2))
     }
 }
 
@@ -186,52 +187,46 @@ struct ScanState {
 }
 
 /// A member as lb's snapshot holds it: configuration inline, state behind a pointer.
+/// `scale` (L / weight, L the least common multiple of the set's weights) sits in
+/// what is padding in lb's `Member`, so the layout is the same size.
 struct ScanMember {
     _id: u64,
     weight: u32,
     capacity: u32,
+    scale: u32,
     state: Arc<ScanState>,
     _healthy: bool,
 }
 
-/// The best candidate one lane of the scan has seen.
-#[derive(Clone, Copy)]
-struct Lane {
-    load: u64,
-    weight: u64,
-    /// Position in the scan order (from the random start), for ties.
-    order: usize,
-    index: usize,
-}
-
-/// More than any real load (two 24-bit counts), so any member below capacity
-/// beats an empty lane; weight 1 keeps the products below 2^57.
-const EMPTY_LANE: Lane = Lane {
-    load: 1 << 25,
-    weight: 1,
-    order: usize::MAX,
-    index: usize::MAX,
-};
-
 /// The minimum of in flight / weight over the members below capacity, ties to the
-/// first from a random start: what a least-connections pick must find, done as
-/// fast as plain Rust allows over lb's layout (four independent lanes so the
-/// compare chain does not serialise the loads, no branch on the comparison), and
-/// without taking a slot.
+/// first from a random start: what a least-connections pick must find, without
+/// taking a slot, over per-instance state laid out as lb lays it out (one `Arc`
+/// to a cache-padded block per instance), done as fast as plain Rust allows: the
+/// members in one `Vec` walked in order, in flight / weight compared exactly as
+/// in flight * (L / weight), an integer, in four independent lanes so the loads of
+/// different members overlap.
 struct BareScan {
     members: Vec<ScanMember>,
-    selectable: Vec<u32>,
     rng: u64,
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
 
 impl BareScan {
     fn new(n: usize) -> BareScan {
-        BareScan {
+        let mut scan = BareScan {
             members: (0..n as u64)
                 .map(|i| ScanMember {
                     _id: i + 1,
                     weight: 1,
                     capacity: 0,
+                    scale: 1,
                     state: Arc::new(ScanState {
                         flight: CachePadded::new(Default::default()),
                         _rest: Default::default(),
@@ -239,27 +234,38 @@ impl BareScan {
                     _healthy: true,
                 })
                 .collect(),
-            selectable: (0..n as u32).collect(),
             rng: 0x2545_F491_4F6C_DD1D,
+        };
+        scan.rescale();
+        scan
+    }
+
+    /// Recomputes the per-member scales after a weight change (a snapshot would do
+    /// this when it is built).
+    fn rescale(&mut self) {
+        let lcm = self
+            .members
+            .iter()
+            .fold(1u64, |l, m| l / gcd(l, m.weight as u64) * m.weight as u64);
+        assert!(
+            lcm <= u32::MAX as u64,
+            "bare scan: weights whose least common multiple exceeds 2^32"
+        );
+        for m in &mut self.members {
+            m.scale = (lcm / m.weight as u64) as u32;
         }
     }
 
+    /// Sort key of one member: in flight * scale (below 2^57), or MAX when full.
     #[inline(always)]
-    fn consider(members: &[ScanMember], lane: &mut Lane, order: usize, index: u32) {
-        let m = &members[index as usize];
+    fn key(m: &ScanMember) -> u64 {
         let w = m.state.flight[0].load(Ordering::Acquire);
         let load = ((w >> 24) & 0xff_ffff) + (w & 0xff_ffff);
         let full = m.capacity != 0 && load >= m.capacity as u64;
-        let weight = m.weight as u64;
-        // load / weight < lane.load / lane.weight, without division.
-        let better = !full & (load * lane.weight < lane.load * weight);
-        if better {
-            *lane = Lane {
-                load,
-                weight,
-                order,
-                index: index as usize,
-            };
+        if full {
+            u64::MAX
+        } else {
+            load * m.scale as u64
         }
     }
 
@@ -268,34 +274,41 @@ impl BareScan {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        let n = self.selectable.len();
+        let n = self.members.len();
         let start = (((self.rng >> 32) * n as u64) >> 32) as usize;
-        let (tail, head) = self.selectable.split_at(start);
-        let members = &self.members[..];
-        let mut lanes = [EMPTY_LANE; 4];
-        let mut order = 0;
+        let (tail, head) = self.members.split_at(start);
+        // Per lane: the best key and its position in the scan order.
+        let mut keys = [u64::MAX; 4];
+        let mut order = [usize::MAX; 4];
+        let mut pos = 0;
         for part in [head, tail] {
             let mut chunks = part.chunks_exact(4);
             for c in &mut chunks {
-                for (j, lane) in lanes.iter_mut().enumerate() {
-                    Self::consider(members, lane, order + j, c[j]);
+                for j in 0..4 {
+                    let k = Self::key(&c[j]);
+                    if k < keys[j] {
+                        keys[j] = k;
+                        order[j] = pos + j;
+                    }
                 }
-                order += 4;
+                pos += 4;
             }
-            let rest = chunks.remainder();
-            for (j, &i) in rest.iter().enumerate() {
-                Self::consider(members, &mut lanes[j], order + j, i);
+            for (j, m) in chunks.remainder().iter().enumerate() {
+                let k = Self::key(m);
+                if k < keys[j] {
+                    keys[j] = k;
+                    order[j] = pos + j;
+                }
             }
-            order += rest.len();
+            pos += chunks.remainder().len();
         }
-        let mut best = lanes[0];
-        for l in &lanes[1..] {
-            let (a, b) = (l.load * best.weight, best.load * l.weight);
-            if a < b || (a == b && l.order < best.order) {
-                best = *l;
+        let mut best = 0;
+        for j in 1..4 {
+            if keys[j] < keys[best] || (keys[j] == keys[best] && order[j] < order[best]) {
+                best = j;
             }
         }
-        (best.order != usize::MAX).then_some(best.index)
+        (keys[best] != u64::MAX).then(|| (start + order[best]) % n)
     }
 }
 
@@ -310,6 +323,7 @@ fn check_bare_scan() {
         let load = ((k as u64 * 13) % 9) + 1;
         m.state.flight[0].store(load << 24 | (k as u64 % 2), Ordering::Relaxed);
     }
+    scan.rescale();
     for _ in 0..200 {
         let saved = scan.rng;
         let got = scan.scan();

@@ -2,12 +2,17 @@
 //! `std::sync::Mutex` that guards all balancer state, the way a straightforward
 //! design (the original Python one) works. `select` takes the lock once, `report`
 //! takes it once. It is written to be reasonably fast, not slowed on purpose:
-//! round robin walks a precomputed weighted cycle, least connections is one scan
-//! over a dense array, weighted response time uses an alias table rebuilt from the
-//! latency averages every `REFRESH_REPORTS` reports, and adaptive dispatches to the
-//! strategy it runs now (it starts on least connections, as lb does) and keeps a
-//! per-window latency mean. It does no health tracking and no pick expiry, which
-//! lb does, so the comparison favours the baseline.
+//! - round robin walks a precomputed weighted cycle;
+//! - least connections is one scan over a dense array;
+//! - weighted response time draws two candidates from an alias table (rebuilt from
+//!   the latency averages every `REFRESH_REPORTS` reports) and takes the one with
+//!   the lower latency * (in flight + 1) / weight when their in-flight counts
+//!   differ, as lb does;
+//! - adaptive dispatches to the strategy it runs now (it starts on weighted response
+//!   time, as lb does) and keeps a per-window latency mean.
+//!
+//! It does no health tracking and no pick expiry, which lb does, so the comparison
+//! favours the baseline.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -69,7 +74,7 @@ impl MutexBalancer {
             state: Mutex::new(State {
                 strategy,
                 active: match strategy {
-                    Strategy::Adaptive => Strategy::LeastConnections,
+                    Strategy::Adaptive => Strategy::WeightedResponseTime,
                     s => s,
                 },
                 generation: 0,
@@ -270,19 +275,50 @@ impl State {
         best.map(|(i, _, _)| i)
     }
 
+    fn alias_draw(&mut self) -> usize {
+        let r = self.next_u64();
+        let n = self.alias.len() as u64;
+        let pos = (((r & 0xffff_ffff) * n) >> 32) as usize;
+        let (threshold, alias) = self.alias[pos];
+        if ((r >> 32) as u32) < threshold {
+            pos
+        } else {
+            alias as usize
+        }
+    }
+
+    /// Expected cost of sending one more request: latency * (in flight + 1) / weight.
+    fn cost(&self, idx: usize, fallback_latency: f64) -> f64 {
+        let i = &self.instances[idx];
+        let lat = if i.latency_ewma_us > 0.0 {
+            i.latency_ewma_us
+        } else {
+            fallback_latency
+        };
+        lat * (i.in_flight + 1) as f64 / i.weight as f64
+    }
+
+    /// Two draws by weight; the one with the lower expected cost when their
+    /// in-flight counts differ, else the first (as lb's weighted response time).
     fn pick_weighted_random(&mut self) -> Option<usize> {
-        for _ in 0..4 {
-            let r = self.next_u64();
-            let n = self.alias.len() as u64;
-            let pos = (((r & 0xffff_ffff) * n) >> 32) as usize;
-            let (threshold, alias) = self.alias[pos];
-            let idx = if ((r >> 32) as u32) < threshold {
-                pos
+        let n = self.alias.len();
+        for _ in 0..2 {
+            let a = self.alias_draw();
+            let mut b = self.alias_draw();
+            if a == b && n > 1 {
+                b = self.alias_draw();
+            }
+            let (fa, fb) = (self.instances[a].in_flight, self.instances[b].in_flight);
+            let (first, second) = if fa != fb && self.cost(b, 1000.0) < self.cost(a, 1000.0) {
+                (b, a)
             } else {
-                alias as usize
+                (a, b)
             };
-            if self.has_room(idx) {
-                return Some(idx);
+            if self.has_room(first) {
+                return Some(first);
+            }
+            if self.has_room(second) {
+                return Some(second);
             }
         }
         self.pick_round_robin()
