@@ -344,7 +344,11 @@ fn check_bare_scan() {
                 continue;
             }
             let weight = m.weight as u64;
-            if want.is_none_or(|(_, bl, bw)| load * bw < bl * weight) {
+            let better = match want {
+                None => true,
+                Some((_, bl, bw)) => load * bw < bl * weight,
+            };
+            if better {
                 want = Some((i, load, weight));
             }
         }
