@@ -266,9 +266,9 @@ impl Balancer {
         let epoch_and_index = (epoch as u64) << 32 | idx as u64;
         Pick {
             instance_id: m.id,
-            incarnation: m.state.incarnation,
+            incarnation: m.state.incarnation(),
             epoch_and_index,
-            check: self.check(m.id, m.state.incarnation, epoch_and_index),
+            check: self.check(m.id, m.state.incarnation(), epoch_and_index),
         }
     }
 
@@ -278,10 +278,13 @@ impl Balancer {
     /// independently of it.
     #[inline]
     fn check(&self, id: u64, incarnation: u64, epoch_and_index: u64) -> u64 {
-        let mut h = (id ^ self.key[0]).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        h = (h ^ (h >> 29) ^ incarnation).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        h = (h ^ (h >> 31) ^ epoch_and_index).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (h ^ (h >> 32)).wrapping_add(self.key[1])
+        // Two independent multiplies (they overlap in the pipeline), then a fold:
+        // every input bit reaches the result.
+        let a = (id ^ self.key[0]).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let b = (incarnation.rotate_left(32) ^ epoch_and_index ^ self.key[1])
+            .wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let h = a ^ b.rotate_left(29);
+        h ^ (h >> 32)
     }
 
     /// The strategy running now (for adaptive, the one it currently runs).
@@ -351,7 +354,7 @@ impl Balancer {
                     let st = g
                         .states
                         .iter()
-                        .find(|s| s.incarnation == pick.incarnation && s.id == pick.instance_id)
+                        .find(|s| s.incarnation() == pick.incarnation && s.id == pick.instance_id)
                         .ok_or(Error::InvalidPick)?;
                     self.settle(st, false, snap, pick, outcome, latency_us, local)
                 }
@@ -382,7 +385,11 @@ impl Balancer {
                 st.record_success();
                 st.record_latency(latency_us as f64, now, tau_us);
                 local.shard.add(latency_us, local.owned_shard);
-                if in_set && st.health_kind() == PROBATION && st.trial_success(now, cfg) {
+                if in_set
+                    && !snap.trial.is_empty()
+                    && st.health_kind() == PROBATION
+                    && st.trial_success(now, cfg)
+                {
                     self.republish();
                 }
             }
@@ -490,9 +497,11 @@ impl Balancer {
             })
             .collect();
         {
+            let mut kept: Vec<u64> = list.iter().map(|i| i.id).collect();
+            kept.sort_unstable();
             let mut g = lock(&self.graveyard);
             for m in cur.members.iter() {
-                if !list.iter().any(|i| i.id == m.id) {
+                if kept.binary_search(&m.id).is_err() {
                     g.states.push(Arc::clone(&m.state));
                 }
             }
@@ -852,7 +861,7 @@ fn locate(snap: &Snapshot, pick: &Pick) -> Option<usize> {
         if fault::on(&fault::SKIP_INCARNATION_CHECK) {
             return m.id == pick.instance_id;
         }
-        m.id == pick.instance_id && m.state.incarnation == pick.incarnation
+        m.id == pick.instance_id && m.state.incarnation() == pick.incarnation
     };
     if let Some(m) = snap.members.get(pick.index()) {
         if same(m) {

@@ -111,14 +111,15 @@ pub(crate) struct Hot {
     latency: AtomicU64,
     /// Coarse time of the last decay step of `latency`.
     latency_stamp: AtomicU64,
+    /// Unique per balancer and never reused: a removed id that comes back is a new
+    /// incarnation, so stale picks cannot land on it. Immutable; kept here so select
+    /// and report touch one cache line per instance.
+    incarnation: u64,
 }
 
 pub(crate) struct InstanceState {
     pub(crate) hot: CachePadded<Hot>,
     pub(crate) id: u64,
-    /// Unique per balancer and never reused: a removed id that comes back is a new
-    /// incarnation, so stale picks cannot land on it.
-    pub(crate) incarnation: u64,
     expired: AtomicU64,
     health: AtomicU64,
     /// Set by an external health check; 1.0 until then.
@@ -169,9 +170,9 @@ impl InstanceState {
                 consecutive_failures: AtomicU64::new(0),
                 latency: AtomicU64::new(0),
                 latency_stamp: AtomicU64::new(now_us),
+                incarnation,
             }),
             id,
-            incarnation,
             expired: AtomicU64::new(0),
             health: AtomicU64::new(health_word(HEALTHY, 0, now_us)),
             external_score: AtomicF64::new(1.0),
@@ -182,6 +183,11 @@ impl InstanceState {
             recent_failures: AtomicF64::new(0.0),
             window_start_completed: AtomicU64::new(0),
         }
+    }
+
+    #[inline]
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.hot.incarnation
     }
 
     // ---- in flight ----
@@ -354,7 +360,9 @@ impl InstanceState {
     pub(crate) fn record_latency(&self, sample_us: f64, now_us: u64, tau_us: f64) {
         let stamp = self.hot.latency_stamp.load(Ordering::Relaxed);
         let mut decay = 1.0;
-        if now_us > stamp
+        // Decay in steps of at least tau/1024 (a factor of 0.999 per step): the whole
+        // interval is still applied when it is, but most reports skip the CAS and exp.
+        if now_us as f64 >= stamp as f64 + tau_us * (1.0 / 1024.0)
             && self
                 .hot
                 .latency_stamp

@@ -100,12 +100,15 @@ const SLOTS: usize = 4;
 struct Cache {
     entries: [Option<Entry>; SLOTS],
     next_victim: usize,
+    /// The slot used last: checked first, since a thread usually serves one balancer.
+    last: usize,
 }
 
 const_thread_local! {
     static CACHE: RefCell<Cache> = RefCell::new(Cache {
         entries: [None, None, None, None],
         next_victim: 0,
+        last: 0,
     });
 }
 
@@ -123,31 +126,33 @@ pub(crate) fn with_local<R>(b: &Balancer, f: impl FnOnce(&mut LocalState, &Snaps
         };
         let generation = b.generation();
         let cache = &mut *cache;
-        let slot = match cache
-            .entries
-            .iter()
-            .position(|e| matches!(e, Some(e) if e.balancer == b.id()))
-        {
-            Some(i) => i,
-            None => {
-                let i = cache
-                    .entries
-                    .iter()
-                    .position(Option::is_none)
-                    .unwrap_or_else(|| {
-                        let v = cache.next_victim;
-                        cache.next_victim = (v + 1) % SLOTS;
-                        v
+        let hit = |e: &Option<Entry>| matches!(e, Some(e) if e.balancer == b.id());
+        let slot = if hit(&cache.entries[cache.last]) {
+            cache.last
+        } else {
+            match cache.entries.iter().position(hit) {
+                Some(i) => i,
+                None => {
+                    let i = cache
+                        .entries
+                        .iter()
+                        .position(Option::is_none)
+                        .unwrap_or_else(|| {
+                            let v = cache.next_victim;
+                            cache.next_victim = (v + 1) % SLOTS;
+                            v
+                        });
+                    let (shard, ordinal) = b.register_thread();
+                    cache.entries[i] = Some(Entry {
+                        balancer: b.id(),
+                        snapshot: b.load_snapshot(),
+                        state: LocalState::new(b.seed(), ordinal, shard, true),
                     });
-                let (shard, ordinal) = b.register_thread();
-                cache.entries[i] = Some(Entry {
-                    balancer: b.id(),
-                    snapshot: b.load_snapshot(),
-                    state: LocalState::new(b.seed(), ordinal, shard, true),
-                });
-                i
+                    i
+                }
             }
         };
+        cache.last = slot;
         let entry = cache.entries[slot].as_mut()?;
         if entry.snapshot.generation != generation {
             entry.snapshot = b.load_snapshot();

@@ -157,7 +157,8 @@ fn build_rr_table(selectable: &[u32], weights: &[u32]) -> Box<[u32]> {
     };
     let mut turns: Vec<(f64, u32)> = Vec::new();
     for (k, (&idx, &w)) in selectable.iter().zip(weights).enumerate() {
-        let w = ((w as u64 / g) as f64 * scale).round().max(1.0) as u64;
+        // +0.5 and truncation rounds (positive values) without a libm call.
+        let w = (((w as u64 / g) as f64 * scale + 0.5) as u64).max(1);
         let phase = ((k as f64 + 1.0) * 0.618_033_988_749_894_8).fract();
         for j in 0..w {
             turns.push(((j as f64 + phase) / w as f64, idx));

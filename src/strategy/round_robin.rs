@@ -17,7 +17,12 @@ impl Choose for RoundRobin {
         if len == 0 {
             return None;
         }
-        let mut pos = ctx.local.cursor as usize % len;
+        let mut pos = ctx.local.cursor as usize;
+        // The cursor is kept in range; only a shrunken table or a thread's first
+        // pick needs the division.
+        if pos >= len {
+            pos %= len;
+        }
         // At most one lap: members at capacity or excluded are passed over.
         for _ in 0..len {
             let idx = table[pos] as usize;
