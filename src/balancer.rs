@@ -374,7 +374,7 @@ impl Balancer {
         latency_us: u64,
         local: &mut LocalState,
     ) -> Result<(), Error> {
-        if !st.release(pick.epoch()) {
+        if !st.release(pick.epoch(), outcome == Outcome::Success) {
             return Err(Error::InvalidPick);
         }
         let cfg = &snap.cfg;

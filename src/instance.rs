@@ -10,29 +10,84 @@ use crate::sync::{AtomicF64, AtomicU64, Ordering};
 // ---- The in-flight word --------------------------------------------------------
 //
 // In-flight picks are counted per expiry epoch so that unreported picks can be retired
-// without per-pick memory: one u64 holds the low 16 bits of the epoch it was last
-// brought to, the picks taken in that epoch (`cur`) and in the epoch before (`prev`).
-// Picks two or more epochs old have expired. Select adds to `cur` and report takes
-// from `cur` or `prev` in one compare-and-swap, so a report racing an expiry settles
-// the pick exactly once, and a report can never take a count that is not there.
+// without per-pick memory. One u64, [epoch: 12][cur: 20][prev: 20][pending: 12], holds
+// the low 12 bits of the epoch it was last brought to, the picks taken in that epoch
+// (`cur`) and in the epoch before (`prev`), and successes not yet added to the 64-bit
+// success counter (`pending`). Picks two or more epochs old have expired. Select adds
+// to `cur`; a report takes from `cur` or `prev` and, for a success, adds to `pending`,
+// in one compare-and-swap: a report racing an expiry settles the pick exactly once, a
+// report can never take a count that is not there, and a successful report costs one
+// read-modify-write (`pending` is moved to the counter once every 4096 successes).
+//
+// 12 bits of epoch are enough: report refuses a pick two epochs old from the pick's
+// own 32-bit epoch before it looks at the word, and maintenance brings every word to
+// the current epoch whenever the epoch advances. (A word left behind by 4096 epochs or
+// more could only delay the expiry of picks that are in it, never lose or double one.)
 
-const COUNT_BITS: u32 = 24;
+const EPOCH_MASK: u16 = (1 << 12) - 1;
+const COUNT_BITS: u32 = 20;
 /// Most picks one instance can have in flight per epoch half; beyond it the
 /// instance counts as full.
 pub(crate) const COUNT_MAX: u64 = (1 << COUNT_BITS) - 1;
+const PENDING_BITS: u32 = 12;
+const PENDING_MAX: u64 = (1 << PENDING_BITS) - 1;
+const PREV_SHIFT: u32 = PENDING_BITS;
+const CUR_SHIFT: u32 = PREV_SHIFT + COUNT_BITS;
+const EPOCH_SHIFT: u32 = CUR_SHIFT + COUNT_BITS;
 
-#[inline]
-fn unpack(w: u64) -> (u16, u64, u64) {
-    (
-        (w >> 48) as u16,
-        (w >> COUNT_BITS) & COUNT_MAX,
-        w & COUNT_MAX,
-    )
+/// The fields of an in-flight word.
+#[derive(Clone, Copy)]
+struct Flight {
+    epoch: u16,
+    cur: u64,
+    prev: u64,
+    pending: u64,
 }
 
-#[inline]
-fn pack(epoch: u16, cur: u64, prev: u64) -> u64 {
-    ((epoch as u64) << 48) | (cur << COUNT_BITS) | prev
+impl Flight {
+    #[inline]
+    fn unpack(w: u64) -> Flight {
+        Flight {
+            epoch: (w >> EPOCH_SHIFT) as u16 & EPOCH_MASK,
+            cur: (w >> CUR_SHIFT) & COUNT_MAX,
+            prev: (w >> PREV_SHIFT) & COUNT_MAX,
+            pending: w & PENDING_MAX,
+        }
+    }
+
+    #[inline]
+    fn pack(self) -> u64 {
+        ((self.epoch & EPOCH_MASK) as u64) << EPOCH_SHIFT
+            | self.cur << CUR_SHIFT
+            | self.prev << PREV_SHIFT
+            | self.pending
+    }
+
+    /// This word brought to epoch `e` (low bits): (the word, newly expired picks). A
+    /// word already at a later epoch (another thread saw the clock first) is kept.
+    #[inline]
+    fn rotated(self, e: u16) -> (Flight, u64) {
+        let behind = e.wrapping_sub(self.epoch) & EPOCH_MASK;
+        if behind == 0 || behind > EPOCH_MASK / 2 {
+            (self, 0)
+        } else if behind == 1 {
+            let next = Flight {
+                epoch: e,
+                cur: 0,
+                prev: self.cur,
+                ..self
+            };
+            (next, self.prev)
+        } else {
+            let next = Flight {
+                epoch: e,
+                cur: 0,
+                prev: 0,
+                ..self
+            };
+            (next, self.cur + self.prev)
+        }
+    }
 }
 
 /// The ordering that outcome and expiry counts are added with. A report releases its
@@ -47,20 +102,6 @@ fn counted() -> Ordering {
         return Ordering::Relaxed;
     }
     Ordering::Release
-}
-
-/// Brings a word's view to epoch `e`: returns (epoch, cur, prev, newly expired).
-/// A word already at a later epoch (another thread saw the clock first) is kept.
-#[inline]
-fn rotate(we: u16, cur: u64, prev: u64, e: u16) -> (u16, u64, u64, u64) {
-    let behind = e.wrapping_sub(we);
-    if behind == 0 || behind >= 0x8000 {
-        (we, cur, prev, 0)
-    } else if behind == 1 {
-        (e, 0, cur, prev)
-    } else {
-        (e, 0, 0, cur + prev)
-    }
 }
 
 // ---- The health word -------------------------------------------------------------
@@ -163,7 +204,15 @@ impl InstanceState {
     pub(crate) fn new(id: u64, incarnation: u64, epoch: u64, now_us: u64) -> Self {
         InstanceState {
             hot: CachePadded::new(Hot {
-                flight: AtomicU64::new(pack(epoch as u16, 0, 0)),
+                flight: AtomicU64::new(
+                    Flight {
+                        epoch: epoch as u16 & EPOCH_MASK,
+                        cur: 0,
+                        prev: 0,
+                        pending: 0,
+                    }
+                    .pack(),
+                ),
                 successes: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
                 cancelled: AtomicU64::new(0),
@@ -196,68 +245,92 @@ impl InstanceState {
     /// (0 = unlimited). Returns the epoch the pick belongs to.
     #[inline]
     pub(crate) fn try_acquire(&self, epoch: u32, capacity: u32) -> Option<u32> {
-        let e = epoch as u16;
+        let e = epoch as u16 & EPOCH_MASK;
         let mut w = self.hot.flight.load(Ordering::Relaxed);
         loop {
-            let (we, cur, prev) = unpack(w);
-            let (ne, cur, prev, expired) = rotate(we, cur, prev, e);
-            if (capacity != 0 && cur + prev >= capacity as u64) || cur >= COUNT_MAX {
+            let (mut f, expired) = Flight::unpack(w).rotated(e);
+            if (capacity != 0 && f.cur + f.prev >= capacity as u64) || f.cur >= COUNT_MAX {
                 return None;
             }
-            let new = pack(ne, cur + 1, prev);
-            match self
-                .hot
-                .flight
-                .compare_exchange_weak(w, new, Ordering::AcqRel, Ordering::Relaxed)
-            {
+            f.cur += 1;
+            match self.hot.flight.compare_exchange_weak(
+                w,
+                f.pack(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => {
                     if expired > 0 {
                         self.expired.fetch_add(expired, counted());
                     }
-                    return Some(epoch.wrapping_add(ne.wrapping_sub(e) as u32));
+                    let ahead = f.epoch.wrapping_sub(e) & EPOCH_MASK;
+                    return Some(epoch.wrapping_add(ahead as u32));
                 }
                 Err(actual) => w = actual,
             }
         }
     }
 
-    /// Gives back the slot of a pick taken in `epoch`. False when there is no such
-    /// slot: the pick expired, was already reported, or never existed.
+    /// Gives back the slot of a pick taken in `epoch`, counting a success in the same
+    /// step when `success`. False when there is no such slot: the pick expired, was
+    /// already reported, or never existed.
     #[inline]
-    pub(crate) fn release(&self, epoch: u32) -> bool {
-        let p = epoch as u16;
+    pub(crate) fn release(&self, epoch: u32, success: bool) -> bool {
+        let p = epoch as u16 & EPOCH_MASK;
         let mut w = self.hot.flight.load(Ordering::Relaxed);
         loop {
-            let (we, cur, prev) = unpack(w);
+            let mut f = Flight::unpack(w);
             #[cfg(loom)]
-            if fault::on(&fault::UNCHECKED_RELEASE) && we == p {
-                self.hot.flight.fetch_sub(1 << COUNT_BITS, Ordering::AcqRel);
+            if fault::on(&fault::UNCHECKED_RELEASE) && f.epoch == p {
+                self.hot.flight.fetch_sub(1 << CUR_SHIFT, Ordering::AcqRel);
+                if success {
+                    self.hot.successes.fetch_add(1, counted());
+                }
                 return true;
             }
-            let new = if we == p {
-                if cur == 0 {
+            if f.epoch == p {
+                if f.cur == 0 {
                     return false;
                 }
-                pack(we, cur - 1, prev)
-            } else if we == p.wrapping_add(1) {
-                if prev == 0 {
+                f.cur -= 1;
+            } else if f.epoch == (p + 1) & EPOCH_MASK {
+                if f.prev == 0 {
                     return false;
                 }
-                pack(we, cur, prev - 1)
+                f.prev -= 1;
             } else {
                 return false;
-            };
+            }
+            // A success goes to `pending`; a full `pending` moves to the counter.
+            let mut moved = 0;
+            if success {
+                if f.pending < PENDING_MAX {
+                    f.pending += 1;
+                } else {
+                    moved = f.pending + 1;
+                    f.pending = 0;
+                }
+            }
             #[cfg(loom)]
             if fault::on(&fault::SPLIT_RELEASE) {
-                self.hot.flight.store(new, Ordering::Release);
+                self.hot.flight.store(f.pack(), Ordering::Release);
+                if moved > 0 {
+                    self.hot.successes.fetch_add(moved, counted());
+                }
                 return true;
             }
-            match self
-                .hot
-                .flight
-                .compare_exchange_weak(w, new, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return true,
+            match self.hot.flight.compare_exchange_weak(
+                w,
+                f.pack(),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => {
+                    if moved > 0 {
+                        self.hot.successes.fetch_add(moved, counted());
+                    }
+                    return true;
+                }
                 Err(actual) => w = actual,
             }
         }
@@ -265,18 +338,17 @@ impl InstanceState {
 
     /// Retires the picks that are two or more epochs older than `epoch`.
     pub(crate) fn expire_to(&self, epoch: u64) {
-        let e = epoch as u16;
+        let e = epoch as u16 & EPOCH_MASK;
         let mut w = self.hot.flight.load(Ordering::Acquire);
         loop {
-            let (we, cur, prev) = unpack(w);
-            let (ne, cur, prev, expired) = rotate(we, cur, prev, e);
-            if ne == we {
+            let old = Flight::unpack(w);
+            let (f, expired) = old.rotated(e);
+            if f.epoch == old.epoch {
                 return;
             }
-            let new = pack(ne, cur, prev);
             #[cfg(loom)]
             if fault::on(&fault::SPLIT_EXPIRY) {
-                self.hot.flight.store(new, Ordering::Release);
+                self.hot.flight.store(f.pack(), Ordering::Release);
                 if expired > 0 {
                     self.expired.fetch_add(expired, counted());
                 }
@@ -285,7 +357,7 @@ impl InstanceState {
             match self
                 .hot
                 .flight
-                .compare_exchange(w, new, Ordering::AcqRel, Ordering::Acquire)
+                .compare_exchange(w, f.pack(), Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
                     if expired > 0 {
@@ -301,14 +373,14 @@ impl InstanceState {
     /// Picks in flight (as of the last rotation; `expire_to` first for an exact view).
     #[inline]
     pub(crate) fn in_flight(&self) -> u64 {
-        let (_, cur, prev) = unpack(self.hot.flight.load(Ordering::Acquire));
-        cur + prev
+        let f = Flight::unpack(self.hot.flight.load(Ordering::Acquire));
+        f.cur + f.prev
     }
 
     // ---- outcomes ----
 
+    /// The success itself was counted by `release`; this ends a failure streak.
     pub(crate) fn record_success(&self) {
-        self.hot.successes.fetch_add(1, counted());
         if self.hot.consecutive_failures.load(Ordering::Relaxed) != 0 {
             self.hot.consecutive_failures.store(0, Ordering::Relaxed);
         }
@@ -328,15 +400,17 @@ impl InstanceState {
     }
 
     /// Reads the counters; outcomes before in flight, so a racing report is never
-    /// counted twice (at worst missed until the next read).
+    /// counted twice (at worst missed until the next read). The word's pending
+    /// successes and in-flight counts are read together.
     pub(crate) fn counts(&self) -> Counts {
-        let successes = self.hot.successes.load(Ordering::Acquire);
+        let moved = self.hot.successes.load(Ordering::Acquire);
         let failures = self.hot.failures.load(Ordering::Acquire);
         let cancelled = self.hot.cancelled.load(Ordering::Acquire);
         let expired = self.expired.load(Ordering::Acquire);
-        let in_flight = self.in_flight();
+        let f = Flight::unpack(self.hot.flight.load(Ordering::Acquire));
+        let in_flight = f.cur + f.prev;
         Counts {
-            successes,
+            successes: moved + f.pending,
             failures,
             cancelled,
             expired,
@@ -496,12 +570,31 @@ mod tests {
         let s = InstanceState::new(1, 1, 0, 0);
         let e = s.try_acquire(0, 0).unwrap();
         assert_eq!(s.in_flight(), 1);
-        assert!(s.release(e));
+        assert!(s.release(e, true));
         assert!(
-            !s.release(e),
+            !s.release(e, true),
             "a second release of the same slot must be refused"
         );
         assert_eq!(s.in_flight(), 0);
+    }
+
+    #[test]
+    fn successes_fold_from_the_word_into_the_counter_without_loss() {
+        let s = InstanceState::new(1, 1, 0, 0);
+        let n = 3 * (PENDING_MAX + 1) + 7;
+        for _ in 0..n {
+            let e = s.try_acquire(0, 0).unwrap();
+            assert!(s.release(e, true));
+        }
+        let c = s.counts();
+        assert_eq!((c.successes, c.in_flight), (n, 0));
+        let e = s.try_acquire(0, 0).unwrap();
+        assert!(s.release(e, false));
+        assert_eq!(
+            s.counts().successes,
+            n,
+            "a non-success does not count as one"
+        );
     }
 
     #[test]
@@ -521,8 +614,8 @@ mod tests {
         s.expire_to(2);
         assert_eq!(s.counts().expired, 1);
         assert_eq!(s.in_flight(), 1);
-        assert!(!s.release(e0), "expired pick must not be released");
-        assert!(s.release(e1));
+        assert!(!s.release(e0, false), "expired pick must not be released");
+        assert!(s.release(e1, false));
         s.expire_to(3);
         s.expire_to(3);
         assert_eq!(s.counts().expired, 1);

@@ -18,6 +18,16 @@ pub(crate) struct Member {
     pub healthy: bool,
 }
 
+/// What least connections reads of one selectable member, packed together so a scan
+/// walks one array and one hot cache line per member.
+pub(crate) struct ScanEntry {
+    pub state: Arc<InstanceState>,
+    pub weight: u32,
+    pub capacity: u32,
+    /// Index into `members`.
+    pub member: u32,
+}
+
 pub(crate) struct Snapshot {
     pub generation: u64,
     pub members: Box<[Member]>,
@@ -26,6 +36,8 @@ pub(crate) struct Snapshot {
     /// Indices into `members` that may be picked: the healthy ones, or all of them
     /// in panic mode.
     pub selectable: Box<[u32]>,
+    /// The selectable members as least connections scans them: one dense entry each.
+    pub scan: Box<[ScanEntry]>,
     /// The round-robin cycle over `selectable`, each index appearing `weight` times,
     /// spread out (see `build_rr_table`).
     pub rr_table: Box<[u32]>,
@@ -74,6 +86,18 @@ impl Snapshot {
             .map(|&i| members[i as usize].weight)
             .collect();
         let rr_table = build_rr_table(&selectable, &weights);
+        let scan: Box<[ScanEntry]> = selectable
+            .iter()
+            .map(|&i| {
+                let m = &members[i as usize];
+                ScanEntry {
+                    state: Arc::clone(&m.state),
+                    weight: m.weight,
+                    capacity: m.capacity,
+                    member: i,
+                }
+            })
+            .collect();
         #[cfg(loom)]
         let rr_table = if fault::on(&fault::RR_TABLE_PER_GENERATION) && !rr_table.is_empty() {
             let mut t = rr_table.into_vec();
@@ -95,6 +119,7 @@ impl Snapshot {
             members: members.into_boxed_slice(),
             by_id: by_id.into_boxed_slice(),
             selectable,
+            scan,
             rr_table,
             wrt,
             trial,

@@ -48,24 +48,27 @@ fn two_threads_select_and_report() {
 
 /// One thread reports a pick while another reads the totals: the reader may miss the
 /// report for a moment, but must never count the request both as in flight and as
-/// done (the totals are cumulative, so a double count would stick).
+/// done (the totals are cumulative, so a double count would stick). The report is a
+/// failure: a success is counted in the in-flight word itself, in the same
+/// compare-and-swap that releases the slot, while failures (and cancels, expiries) are
+/// counted after it, which is where the ordering matters.
 fn stats_racing_a_report() {
     let (lb, _clock) = balancer(small_config(Strategy::RoundRobin), &[1]);
     let lb = Arc::new(lb);
     let pick = lb.select().unwrap();
     let reporter = {
         let lb = lb.clone();
-        spawn(move || lb.report(&pick, Outcome::Success, 100).unwrap())
+        spawn(move || lb.report(&pick, Outcome::Failure, 100).unwrap())
     };
     let racing = lb.stats();
     assert!(
-        racing.total_requests <= 1 && racing.successes + racing.in_flight <= 1,
+        racing.total_requests <= 1 && racing.failures + racing.in_flight <= 1,
         "{NEVER_TWICE}: {racing:?}"
     );
     reporter.join();
     let s = lb.stats();
     assert!(
-        s.total_requests == 1 && s.successes == 1 && s.in_flight == 0,
+        s.total_requests == 1 && s.failures == 1 && s.in_flight == 0,
         "{TOTALS_ADD_UP}: {s:?}"
     );
 }
