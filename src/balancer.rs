@@ -519,18 +519,7 @@ impl Balancer {
     /// Republishes the current set with a fresh health view.
     fn republish(&self) {
         let mut w = lock(&self.writer);
-        let cur = self.cell.load_full();
-        let members = cur
-            .members
-            .iter()
-            .map(|m| Member {
-                id: m.id,
-                weight: m.weight,
-                capacity: m.capacity,
-                state: Arc::clone(&m.state),
-                healthy: m.healthy,
-            })
-            .collect();
+        let members = self.cell.load_full().members.to_vec();
         self.publish(&mut w, members);
     }
 
@@ -601,18 +590,7 @@ impl Balancer {
         let mut w = lock(&self.writer);
         w.config = config;
         self.apply_strategy(&mut m, strategy);
-        let cur = self.cell.load_full();
-        let members = cur
-            .members
-            .iter()
-            .map(|m| Member {
-                id: m.id,
-                weight: m.weight,
-                capacity: m.capacity,
-                state: Arc::clone(&m.state),
-                healthy: m.healthy,
-            })
-            .collect();
+        let members = self.cell.load_full().members.to_vec();
         self.publish(&mut w, members);
         drop(w);
         // Let maintenance see the new configuration now: a changed pick timeout

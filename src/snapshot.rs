@@ -9,6 +9,7 @@ use crate::sync::fault;
 use crate::sync::{Arc, AtomicU64, Ordering};
 
 /// One instance of the set: what the caller configured plus its live state.
+#[derive(Clone)]
 pub(crate) struct Member {
     pub id: u64,
     pub weight: u32,

@@ -145,6 +145,10 @@ impl AdaptiveEval {
     /// Starts a fresh window (adaptive just started, or the set changed shape).
     pub(crate) fn restart(&mut self, snap: &Snapshot, now_us: u64) {
         *self = AdaptiveEval::default();
+        self.start_window(snap, now_us);
+    }
+
+    fn start_window(&mut self, snap: &Snapshot, now_us: u64) {
         self.window_start_us = now_us;
         for m in snap.members.iter() {
             let c = m.state.counts();
@@ -192,13 +196,7 @@ impl AdaptiveEval {
         } else {
             None
         };
-        self.window_start_us = now_us;
-        for m in snap.members.iter() {
-            let c = m.state.counts();
-            m.state
-                .window_start_completed
-                .store(c.successes + c.failures, Ordering::Relaxed);
-        }
+        self.start_window(snap, now_us);
         result
     }
 
