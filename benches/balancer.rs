@@ -10,7 +10,8 @@
 //! - `two_threads_64`: two threads running the pair at once on one balancer of 64
 //!   instances (`iter_custom` + `Barrier`; time per pair per thread).
 //! - `writer_1ms_64`: the pair while a writer thread replaces the set every
-//!   millisecond, next to the same pair without the writer.
+//!   millisecond, and the same pair with the writer idle, the two states
+//!   alternating in blocks of a few milliseconds within each measurement.
 //! - `set_instances`: replacing the set (one instance leaves, a new one joins).
 //!
 //! `LB_BENCH_QUICK=1 cargo bench --bench balancer` runs every group with short
@@ -389,25 +390,31 @@ fn run_threads<F: Fn() + Sync>(threads: usize, iters: u64, f: F) -> Duration {
     })
 }
 
-/// A thread that calls `replace(k)` for k = 0, 1, 2, ... once a millisecond
-/// (deadline-paced, so the rate holds) until dropped.
+/// A thread that, while active, calls `replace(k)` for k = 0, 1, 2, ... once a
+/// millisecond (deadline-paced, so the rate holds), until dropped.
 struct Writer {
     stop: Arc<AtomicBool>,
-    handle: Option<thread::JoinHandle<(u64, Duration)>>,
+    active: Arc<AtomicBool>,
+    replacements: Arc<AtomicU64>,
+    handle: Option<thread::JoinHandle<()>>,
 }
 
 impl Writer {
     fn start(mut replace: impl FnMut(u64) + Send + 'static) -> Writer {
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
+        let active = Arc::new(AtomicBool::new(false));
+        let replacements = Arc::new(AtomicU64::new(0));
+        let (s, a, r) = (stop.clone(), active.clone(), replacements.clone());
         let handle = thread::spawn(move || {
-            let begin = Instant::now();
-            let mut next = begin;
+            let mut next = Instant::now();
             let mut k = 0;
-            while !flag.load(Ordering::Relaxed) {
+            while !s.load(Ordering::Relaxed) {
                 next += Duration::from_millis(1);
-                replace(k);
-                k += 1;
+                if a.load(Ordering::Relaxed) {
+                    replace(k);
+                    k += 1;
+                    r.fetch_add(1, Ordering::Relaxed);
+                }
                 let now = Instant::now();
                 if next > now {
                     thread::sleep(next - now);
@@ -417,10 +424,11 @@ impl Writer {
                     next = now;
                 }
             }
-            (k, begin.elapsed())
         });
         Writer {
             stop,
+            active,
+            replacements,
             handle: Some(handle),
         }
     }
@@ -430,14 +438,60 @@ impl Drop for Writer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
-            if let Ok((k, t)) = h.join() {
-                eprintln!(
-                    "    writer: {k} replacements in {:.2} s ({:.0} per second)",
-                    t.as_secs_f64(),
-                    k as f64 / t.as_secs_f64()
-                );
-            }
+            let _ = h.join();
         }
+    }
+}
+
+/// Pairs per block of the writer measurement (a few milliseconds).
+const BLOCK: u64 = 40_000;
+
+/// Times `iters` pairs with the writer active (`writing`) or idle, in blocks that
+/// alternate with as many untimed pairs in the other state, so that both states
+/// are sampled under the same machine conditions: the two benchmarks of a pair of
+/// results (`lb_c`/`lb_c_writer`) differ only in which half is timed. Adds the
+/// replacements made during timed blocks and their time to `rate`.
+fn interleaved(
+    iters: u64,
+    writer: &Writer,
+    writing: bool,
+    rate: &mut (u64, Duration),
+    pair: impl Fn(),
+) -> Duration {
+    let mut timed = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let k = left.min(BLOCK);
+        writer.active.store(!writing, Ordering::Relaxed);
+        for _ in 0..k {
+            pair();
+        }
+        writer.active.store(writing, Ordering::Relaxed);
+        let before = writer.replacements.load(Ordering::Relaxed);
+        let start = Instant::now();
+        for _ in 0..k {
+            pair();
+        }
+        let t = start.elapsed();
+        timed += t;
+        if writing {
+            rate.0 += writer.replacements.load(Ordering::Relaxed) - before;
+            rate.1 += t;
+        }
+        left -= k;
+    }
+    writer.active.store(false, Ordering::Relaxed);
+    timed
+}
+
+fn note_rate(label: &str, rate: (u64, Duration)) {
+    if rate.1 > Duration::ZERO {
+        eprintln!(
+            "    {label}: {} replacements in {:.2} s of timed writing blocks ({:.0} per second)",
+            rate.0,
+            rate.1.as_secs_f64(),
+            rate.0 as f64 / rate.1.as_secs_f64()
+        );
     }
 }
 
@@ -534,27 +588,34 @@ fn writer_1ms(c: &mut Criterion) {
         let name = strategy.name();
 
         let h = Arc::new(CLb::new(strategy, N));
-        g.bench_function(BenchmarkId::new("lb_c", name), |b| {
-            b.iter(|| pair_c(black_box(h.ptr())))
-        });
-        {
-            let w = Arc::clone(&h);
-            let _writer = Writer::start(move |k| w.set(&c_set_of(&rolling_set(N, k))));
-            g.bench_function(BenchmarkId::new("lb_c_writer", name), |b| {
-                b.iter(|| pair_c(black_box(h.ptr())))
+        let w = Arc::clone(&h);
+        let writer = Writer::start(move |k| w.set(&c_set_of(&rolling_set(N, k))));
+        for (id, writing) in [("lb_c", false), ("lb_c_writer", true)] {
+            let mut rate = (0, Duration::ZERO);
+            g.bench_function(BenchmarkId::new(id, name), |b| {
+                b.iter_custom(|iters| {
+                    interleaved(iters, &writer, writing, &mut rate, || {
+                        pair_c(black_box(h.ptr()))
+                    })
+                })
             });
+            note_rate(&format!("{id}/{name}"), rate);
         }
+        drop(writer);
 
         let m = Arc::new(mutex_lb(strategy, N));
-        g.bench_function(BenchmarkId::new("mutex", name), |b| {
-            b.iter(|| pair_mutex(black_box(&m)))
-        });
-        {
-            let w = Arc::clone(&m);
-            let _writer = Writer::start(move |k| w.set_instances(&rolling_set(N, k)));
-            g.bench_function(BenchmarkId::new("mutex_writer", name), |b| {
-                b.iter(|| pair_mutex(black_box(&m)))
+        let w = Arc::clone(&m);
+        let writer = Writer::start(move |k| w.set_instances(&rolling_set(N, k)));
+        for (id, writing) in [("mutex", false), ("mutex_writer", true)] {
+            let mut rate = (0, Duration::ZERO);
+            g.bench_function(BenchmarkId::new(id, name), |b| {
+                b.iter_custom(|iters| {
+                    interleaved(iters, &writer, writing, &mut rate, || {
+                        pair_mutex(black_box(&m))
+                    })
+                })
             });
+            note_rate(&format!("{id}/{name}"), rate);
         }
     }
     g.finish();
