@@ -679,7 +679,8 @@ fn set_instances(c: &mut Criterion) {
                     |k| c_set_of(&rolling_set(n, base + k + 1)),
                     |set| h.set(set),
                     || {
-                        // Applies the maintenance pass, as lb.maintain() does.
+                        // Applies expiry, which also forgets removed instances
+                        // that nothing can report on any more.
                         let mut stats = MaybeUninit::<lb_stats>::uninit();
                         assert_eq!(lb_get_stats(h.0, stats.as_mut_ptr()), LB_STATUS_OK);
                     },
