@@ -379,11 +379,10 @@ impl Balancer {
         }
         let cfg = &snap.cfg;
         let now = self.now_us.load(Ordering::Relaxed);
-        let tau_us = cfg.latency_tau_ms * 1000.0;
         match outcome {
             Outcome::Success => {
                 st.record_success();
-                st.record_latency(latency_us as f64, now, tau_us);
+                st.record_latency(latency_us as f64, now, &snap.decay);
                 local.shard.add(latency_us, local.owned_shard);
                 if in_set
                     && !snap.trial.is_empty()
@@ -396,7 +395,7 @@ impl Balancer {
             Outcome::Failure => {
                 let streak = st.record_failure();
                 let penalty = self.penalty_us.load(Ordering::Relaxed);
-                st.record_latency((latency_us as f64).max(penalty), now, tau_us);
+                st.record_latency((latency_us as f64).max(penalty), now, &snap.decay);
                 if in_set {
                     let kind = st.health_kind();
                     let due = kind == PROBATION

@@ -104,6 +104,24 @@ fn counted() -> Ordering {
     Ordering::Release
 }
 
+/// The latency average's time constant, in the forms the request path uses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct LatencyDecay {
+    pub tau_us: f64,
+    /// Smallest interval decayed in one step: tau/1024 (a factor of 0.999).
+    pub step_us: u64,
+}
+
+impl LatencyDecay {
+    pub(crate) fn new(tau_ms: f64) -> Self {
+        let tau_us = tau_ms * 1000.0;
+        LatencyDecay {
+            tau_us,
+            step_us: (tau_us / 1024.0) as u64,
+        }
+    }
+}
+
 // ---- The health word -------------------------------------------------------------
 //
 // [kind: 2][ejections: 14][data: 48]. Healthy: data = when it last became healthy (us).
@@ -431,23 +449,23 @@ impl InstanceState {
     /// mean itself is a plain load and store, since losing one sample of an average
     /// under a race costs nothing and an extra read-modify-write per report would.
     #[inline]
-    pub(crate) fn record_latency(&self, sample_us: f64, now_us: u64, tau_us: f64) {
+    pub(crate) fn record_latency(&self, sample_us: f64, now_us: u64, decay: &LatencyDecay) {
         let stamp = self.hot.latency_stamp.load(Ordering::Relaxed);
-        let mut decay = 1.0;
+        let mut factor = 1.0;
         // Decay in steps of at least tau/1024 (a factor of 0.999 per step): the whole
         // interval is still applied when it is, but most reports skip the CAS and exp.
-        if now_us as f64 >= stamp as f64 + tau_us * (1.0 / 1024.0)
+        if now_us >= stamp.saturating_add(decay.step_us)
             && self
                 .hot
                 .latency_stamp
                 .compare_exchange(stamp, now_us, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
-            decay = libm::exp(-((now_us - stamp) as f64) / tau_us);
+            factor = libm::exp(-((now_us - stamp) as f64) / decay.tau_us);
         }
         let w = self.hot.latency.load(Ordering::Relaxed);
         let mean = f32::from_bits((w >> 32) as u32) as f64;
-        let weight = f32::from_bits(w as u32) as f64 * decay;
+        let weight = f32::from_bits(w as u32) as f64 * factor;
         let new_weight = weight + 1.0;
         let new_mean = mean + (sample_us - mean) / new_weight;
         let packed = ((new_mean as f32).to_bits() as u64) << 32
@@ -623,21 +641,21 @@ mod tests {
 
     #[test]
     fn latency_average_converges_for_burst_and_trickle() {
-        let tau = 1_000_000.0;
+        let tau = LatencyDecay::new(1_000.0);
         // A trickle far apart: each sample nearly replaces the old level.
         let s = InstanceState::new(1, 1, 0, 0);
         for i in 1..=5u64 {
-            s.record_latency(100.0, i * 10_000_000, tau);
+            s.record_latency(100.0, i * 10_000_000, &tau);
         }
-        s.record_latency(1000.0, 60_000_000, tau);
+        s.record_latency(1000.0, 60_000_000, &tau);
         assert!(s.latency_ewma() > 990.0, "{}", s.latency_ewma());
         // A burst after a long history converges within a few time constants.
         let s = InstanceState::new(1, 1, 0, 0);
         for t in 0..1000u64 {
-            s.record_latency(100.0, t * 1000, tau);
+            s.record_latency(100.0, t * 1000, &tau);
         }
         for t in 1000..6000u64 {
-            s.record_latency(500.0, t * 1000, tau);
+            s.record_latency(500.0, t * 1000, &tau);
         }
         let m = s.latency_ewma();
         assert!((m - 500.0).abs() < 5.0, "{m}");

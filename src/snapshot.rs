@@ -3,7 +3,7 @@
 //! one snapshot never sees half an update.
 
 use crate::config::Config;
-use crate::instance::{InstanceState, HEALTHY, PROBATION};
+use crate::instance::{InstanceState, LatencyDecay, HEALTHY, PROBATION};
 #[cfg(loom)]
 use crate::sync::fault;
 use crate::sync::{Arc, AtomicU64, Ordering};
@@ -50,6 +50,8 @@ pub(crate) struct Snapshot {
     pub healthy_count: u32,
     /// The configuration in force, copied here so the request path reads no lock.
     pub cfg: Config,
+    /// The latency time constant, precomputed for the report path.
+    pub decay: LatencyDecay,
 }
 
 impl Snapshot {
@@ -126,6 +128,7 @@ impl Snapshot {
             trial,
             panic,
             healthy_count,
+            decay: LatencyDecay::new(cfg.latency_tau_ms),
             cfg,
         };
         let mut scratch = Scratch::default();
