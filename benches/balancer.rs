@@ -707,9 +707,70 @@ fn set_instances(c: &mut Criterion) {
     g.finish();
 }
 
+// ---- the floor: what the hardware charges for tracking in-flight counts ----
+
+/// One atomic increment plus one decrement on a cache-padded counter: the least a
+/// select+report pair that tracks in-flight counts can cost. With two threads on one
+/// shared counter, the same pair pays the cache-line transfer each time. Measured in
+/// the same run as everything else, so the pair's cost reads as a multiple of it.
+fn floor(c: &mut Criterion) {
+    let mut g = c.benchmark_group("floor");
+    g.throughput(Throughput::Elements(1));
+    let counter = CachePadded::new(AtomicU64::new(0));
+    g.bench_function("inc_dec_pair", |b| {
+        b.iter(|| {
+            let c = black_box(&counter);
+            c.fetch_add(1, Ordering::AcqRel);
+            c.fetch_sub(1, Ordering::AcqRel);
+        })
+    });
+    g.bench_function("inc_dec_pair_2_threads_shared", |b| {
+        b.iter_custom(|iters| {
+            run_threads(2, iters, || {
+                let c = black_box(&counter);
+                c.fetch_add(1, Ordering::AcqRel);
+                c.fetch_sub(1, Ordering::AcqRel);
+            })
+        })
+    });
+    g.finish();
+}
+
+// ---- scaling: the pair on one balancer from 1..N threads ----
+
+/// Thread counts for the scaling group: `LB_BENCH_THREADS=1,2,4,8,16` on a machine
+/// with that many cores; on this 2-core machine the default is 1 and 2.
+fn thread_counts() -> Vec<usize> {
+    std::env::var("LB_BENCH_THREADS")
+        .ok()
+        .map(|v| v.split(',').filter_map(|t| t.trim().parse().ok()).collect())
+        .filter(|v: &Vec<usize>| !v.is_empty())
+        .unwrap_or_else(|| vec![1, 2])
+}
+
+/// Time per pair per thread with 1..N threads on one balancer of 64 instances,
+/// through the C ABI, against the Mutex baseline.
+fn scaling(c: &mut Criterion) {
+    for strategy in Strategy::ALL {
+        let mut g = c.benchmark_group(format!("scaling_{}", strategy.name()));
+        g.throughput(Throughput::Elements(1));
+        let h = CLb::new(strategy, 64);
+        let m = mutex_lb(strategy, 64);
+        for threads in thread_counts() {
+            g.bench_with_input(BenchmarkId::new("lb_c", threads), &threads, |b, &t| {
+                b.iter_custom(|iters| run_threads(t, iters, || pair_c(black_box(h.ptr()))))
+            });
+            g.bench_with_input(BenchmarkId::new("mutex", threads), &threads, |b, &t| {
+                b.iter_custom(|iters| run_threads(t, iters, || pair_mutex(black_box(&m))))
+            });
+        }
+        g.finish();
+    }
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = single, two_threads, writer_1ms, set_instances
+    targets = floor, single, two_threads, writer_1ms, set_instances, scaling
 }
 criterion_main!(benches);
