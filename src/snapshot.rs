@@ -179,6 +179,10 @@ fn build_rr_table(selectable: &[u32], weights: &[u32]) -> Box<[u32]> {
     }
     let g = weights.iter().fold(0u64, |g, &w| gcd(g, w as u64)).max(1);
     let total: u64 = weights.iter().map(|&w| w as u64 / g).sum();
+    if total == selectable.len() as u64 {
+        // Equal weights: every member once per cycle, in set order (no sort).
+        return selectable.into();
+    }
     let scale = if total > RR_TABLE_MAX {
         RR_TABLE_MAX as f64 / total as f64
     } else {
