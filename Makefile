@@ -9,7 +9,8 @@
 #   make header               regenerate include/lb.h with the pinned cbindgen
 #   make cbindgen             install the pinned cbindgen (the version pinned in cbindgen.toml)
 #   make test                 every test: lint, cargo test (core, simulator, C ABI unit
-#                             tests, doc tests), tests/c-abi.sh, the loom models
+#                             tests, doc tests), the memory check, tests/c-abi.sh,
+#                             the loom models
 #   make check                tests/c-abi.sh: header, SONAME, exports, layouts,
 #                             C, C++ and Go clients and tests, sanitizers
 
@@ -76,5 +77,6 @@ lint:
 
 test: cbindgen lint
 	$(CARGO) test --workspace
+	$(CARGO) run --release --example memory_flat
 	tests/c-abi.sh
 	loom-tests/run.sh
