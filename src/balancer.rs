@@ -592,11 +592,15 @@ impl Balancer {
         let members = self.cell.load_full().members.to_vec();
         self.publish(&mut w, members);
         drop(w);
-        // Let maintenance see the new configuration now: a changed pick timeout
-        // starts its fresh expiry period at the time of the change.
+        // Let expiry see the new configuration now: a changed pick timeout starts
+        // its fresh period at the time of the change. (Only expiry: a full pass
+        // would move health and adaptive evaluations off their schedule.)
         let now = self.clock.now_us();
         self.now_us.fetch_max(now, Ordering::Relaxed);
-        self.maintain_locked(&mut m, now);
+        let snap = self.cell.load_full();
+        self.expire(&mut m, &snap, now);
+        self.next_maintenance_us
+            .store(now + maintenance_interval_us(&snap.cfg), Ordering::Relaxed);
         Ok(())
     }
 
@@ -735,15 +739,8 @@ impl Balancer {
     fn maintain_locked(&self, m: &mut Maint, now: u64) {
         let snap = self.cell.load_full();
         let cfg = &snap.cfg;
-        // Maintenance runs at least twice per pick timeout, so a pick never outlives
-        // two of them.
-        let timeout = cfg.pick_timeout_ms * 1000;
-        let mut interval = cfg.maintenance_interval_ms * 1000;
-        if timeout > 0 {
-            interval = interval.min((timeout / 2).max(1));
-        }
         self.next_maintenance_us
-            .store(now + interval, Ordering::Relaxed);
+            .store(now + maintenance_interval_us(cfg), Ordering::Relaxed);
         self.expire(m, &snap, now);
 
         // Health.
@@ -813,6 +810,16 @@ impl Balancer {
                 j += 1;
             }
         }
+    }
+}
+
+/// Time to the next maintenance pass: the configured interval, but at most half a
+/// pick timeout, so a pick never outlives two timeouts.
+fn maintenance_interval_us(cfg: &Config) -> u64 {
+    let interval = cfg.maintenance_interval_ms * 1000;
+    match cfg.pick_timeout_ms * 1000 {
+        0 => interval,
+        timeout => interval.min((timeout / 2).max(1)),
     }
 }
 
