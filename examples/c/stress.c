@@ -211,7 +211,10 @@ int main(int argc, char **argv) {
     }
     CHECK(sum.select_errors == 0);
     CHECK(sum.report_errors == 0);
-    CHECK(sum.selected > ops_per_worker); /* the run did something */
+    /* The run did something. How many selects find no instance depends on how long
+     * the churner's small or unhealthy sets last, which varies with scheduling
+     * (223k to 340k picks seen for 250k ops per worker), so the bar is low. */
+    CHECK(sum.selected > ops_per_worker / 4);
 
     lb_stats stats;
     CHECK_STATUS(lb_get_stats(lb, &stats), LB_STATUS_OK);
