@@ -439,17 +439,7 @@ impl Balancer {
 
     /// Removes one instance; its picks in flight can still be reported.
     pub fn remove_instance(&self, id: u64) -> Result<(), Error> {
-        let mut w = lock(&self.writer);
-        let cur = self.cell.load_full();
-        if cur.member(id).is_none() {
-            return Err(Error::UnknownInstance(id));
-        }
-        let list: Vec<Instance> = current_list(&cur)
-            .into_iter()
-            .filter(|i| i.id != id)
-            .collect();
-        self.install(&mut w, &list);
-        Ok(())
+        self.edit_set(id, |list| list.into_iter().filter(|i| i.id != id).collect())
     }
 
     /// Changes one instance's weight (>= 1), keeping its state.
@@ -457,16 +447,25 @@ impl Balancer {
         if weight == 0 {
             return Err(Error::invalid("weight", "must be at least 1"));
         }
+        self.edit_set(id, |list| {
+            list.into_iter()
+                .map(|i| if i.id == id { i.weight(weight) } else { i })
+                .collect()
+        })
+    }
+
+    /// Rewrites the current set with `edit`, if `id` is in it.
+    fn edit_set(
+        &self,
+        id: u64,
+        edit: impl FnOnce(Vec<Instance>) -> Vec<Instance>,
+    ) -> Result<(), Error> {
         let mut w = lock(&self.writer);
         let cur = self.cell.load_full();
         if cur.member(id).is_none() {
             return Err(Error::UnknownInstance(id));
         }
-        let list: Vec<Instance> = current_list(&cur)
-            .into_iter()
-            .map(|i| if i.id == id { i.weight(weight) } else { i })
-            .collect();
-        self.install(&mut w, &list);
+        self.install(&mut w, &edit(current_list(&cur)));
         Ok(())
     }
 
