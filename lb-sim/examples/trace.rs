@@ -30,13 +30,7 @@ fn main() {
         std::process::exit(2);
     }
     let step_s: f64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1.0);
-    let initial: Vec<(u64, u32, u32)> = sc
-        .backends
-        .iter()
-        .enumerate()
-        .map(|(i, b)| (i as u64, b.weight, b.capacity))
-        .collect();
-    let lb = new_lb(strategy, sc.seed, &initial);
+    let lb = new_lb(strategy, sc.seed, &lb_sim::initial_instances(&sc));
     let mut out = std::io::stdout().lock();
     let step_ns = (step_s.max(1e-6) * 1e9) as u64;
     let r = simulate_observed(&sc, lb, strategy, step_ns, &mut |now, l: &RealLb| {

@@ -75,15 +75,18 @@ pub fn strategies_for(sc: &Scenario, over: Option<&[String]>) -> Vec<String> {
     }
 }
 
-/// Simulate one scenario under one strategy.
-pub fn run_one(sc: &Scenario, strategy: &str) -> RunResult {
-    let initial: Vec<(u64, u32, u32)> = sc
-        .backends
+/// The scenario's starting set as (instance id, weight, capacity): backend i is id i.
+pub fn initial_instances(sc: &Scenario) -> Vec<(u64, u32, u32)> {
+    sc.backends
         .iter()
         .enumerate()
         .map(|(i, b)| (i as u64, b.weight, b.capacity))
-        .collect();
-    let lb = balancer::new_lb(strategy, sc.seed, &initial);
+        .collect()
+}
+
+/// Simulate one scenario under one strategy.
+pub fn run_one(sc: &Scenario, strategy: &str) -> RunResult {
+    let lb = balancer::new_lb(strategy, sc.seed, &initial_instances(sc));
     engine::simulate(sc, lb, strategy)
 }
 
