@@ -1,7 +1,7 @@
 //! The balancer: the published snapshot, select and report, membership changes, and
 //! the periodic maintenance pass that keeps expiry, health and weights current.
 
-use std::hash::BuildHasher;
+use std::cell::RefCell;
 use std::sync::atomic::AtomicU64 as StdAtomicU64;
 
 use crossbeam_utils::CachePadded;
@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::health::{self, Verdict};
 use crate::instance::{Counts, InstanceState, HEALTHY, PROBATION};
-use crate::local::{with_local, LocalState, PaddedShard, Shard};
+use crate::local::{LocalEntry, LocalState, PaddedShard, Shard};
 use crate::snapshot::{Member, Scratch, Snapshot};
 use crate::strategy::adaptive::{choose_concrete, AdaptiveEval, AdaptiveSwitch};
 use crate::strategy::weighted_response_time::{median_latency, refresh_weights};
@@ -19,9 +19,14 @@ use crate::strategy::PickCtx;
 #[cfg(loom)]
 use crate::sync::fault;
 use crate::sync::{
-    lock, try_lock, Arc, AtomicF64, AtomicU32, AtomicU64, AtomicU8, Mutex, Ordering, SnapshotCell,
+    lock, try_lock, Arc, AtomicF64, AtomicU32, AtomicU64, AtomicU8, Mutex, Ordering, PerThread,
+    SnapshotCell,
 };
 use crate::types::{HealthStatus, Instance, LoadBalancerStats, Outcome, Pick, Strategy};
+
+/// The largest latency a report records, in microseconds (one hour); larger values
+/// count as this.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
 
 /// Balancer identities are never reused, so a thread-local cache keyed by one can
 /// never mistake a new balancer for a freed one at the same address.
@@ -34,12 +39,17 @@ struct Writer {
     config: Config,
 }
 
+/// The expiry clock: when the current epoch began and the timeout it runs on (one
+/// thread at a time, never waited for on the request path).
+struct Expiry {
+    epoch_start_us: u64,
+    /// The pick timeout the current epoch was started with.
+    timeout_us: u64,
+}
+
 /// State of the maintenance pass (one thread at a time, never waited for on the
 /// request path).
 struct Maint {
-    epoch_start_us: u64,
-    /// The pick timeout the current expiry period was started with.
-    timeout_us: u64,
     last_eval_us: u64,
     scratch: Scratch,
     adaptive: AdaptiveEval,
@@ -67,6 +77,9 @@ pub struct Balancer {
     strategy: AtomicU8,
     adaptive: AdaptiveSwitch,
     epoch: AtomicU64,
+    /// When the current epoch may end (its start plus the timeout; `u64::MAX` while
+    /// picks never expire): a clock read at or past it moves the epoch on.
+    next_epoch_us: AtomicU64,
     /// Coarse time, refreshed every few selects per thread. Written often, so on
     /// its own cache line, away from the read-mostly words every select loads.
     now_us: CachePadded<AtomicU64>,
@@ -81,9 +94,12 @@ pub struct Balancer {
     max_total_seen: AtomicU64,
     writer: Mutex<Writer>,
     maint: Mutex<Maint>,
+    expiry: Mutex<Expiry>,
     graveyard: Mutex<Graveyard>,
     shards: Mutex<Vec<Arc<PaddedShard>>>,
     shared_shard: Arc<PaddedShard>,
+    /// Each thread's cached snapshot and local state for this balancer.
+    locals: PerThread<RefCell<LocalEntry>>,
 }
 
 impl std::fmt::Debug for Balancer {
@@ -103,10 +119,27 @@ impl Balancer {
 
     /// A balancer reading time from `clock` (a `ManualClock` for tests and simulation).
     pub fn with_clock(config: Config, clock: std::sync::Arc<dyn Clock>) -> Result<Balancer, Error> {
+        let seed = match config.seed {
+            0 => crate::config::entropy_seed(),
+            s => s,
+        };
+        Balancer::build(config, clock, seed)
+    }
+
+    /// A balancer on the monotonic clock seeded with exactly `seed` (0 included:
+    /// the C ABI's seeded constructor takes every 64-bit value).
+    pub(crate) fn with_seed(config: Config, seed: u64) -> Result<Balancer, Error> {
+        Balancer::build(config, std::sync::Arc::new(MonotonicClock::new()), seed)
+    }
+
+    fn build(
+        config: Config,
+        clock: std::sync::Arc<dyn Clock>,
+        seed: u64,
+    ) -> Result<Balancer, Error> {
         config.validate()?;
         let id = NEXT_BALANCER_ID.fetch_add(1, Ordering::Relaxed);
-        let hasher = std::collections::hash_map::RandomState::new();
-        let key = [hasher.hash_one(id) | 1, hasher.hash_one(!id)];
+        let key = [crate::config::entropy() | 1, crate::config::entropy()];
         let now = clock.now_us();
         let timeout_us = config.pick_timeout_ms * 1000;
         // Adaptive starts on weighted response time: its latency-aware two-choice pick
@@ -118,13 +151,17 @@ impl Balancer {
         Ok(Balancer {
             id,
             key,
-            seed: config.seed,
+            seed,
             clock,
             cell: SnapshotCell::new(Arc::new(Snapshot::empty(config.clone()))),
             generation: AtomicU64::new(0),
             strategy: AtomicU8::new(config.strategy as u8),
             adaptive: AdaptiveSwitch::new(initial),
             epoch: AtomicU64::new(0),
+            next_epoch_us: AtomicU64::new(match timeout_us {
+                0 => u64::MAX,
+                t => now.saturating_add(t),
+            }),
             now_us: CachePadded::new(AtomicU64::new(now)),
             next_maintenance_us: AtomicU64::new(now),
             penalty_us: AtomicF64::new(0.0),
@@ -139,12 +176,14 @@ impl Balancer {
                 config,
             }),
             maint: Mutex::new(Maint {
-                epoch_start_us: now,
-                timeout_us,
                 last_eval_us: now,
                 scratch: Scratch::default(),
                 adaptive: AdaptiveEval::default(),
                 adaptive_running: false,
+            }),
+            expiry: Mutex::new(Expiry {
+                epoch_start_us: now,
+                timeout_us,
             }),
             graveyard: Mutex::new(Graveyard {
                 states: Vec::new(),
@@ -154,34 +193,57 @@ impl Balancer {
             }),
             shards: Mutex::new(Vec::new()),
             shared_shard: Arc::new(PaddedShard::new(Shard::new())),
+            locals: PerThread::new(),
         })
     }
 
-    // ---- accessors used by the thread-local cache ----
-
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-    pub(crate) fn seed(&self) -> u64 {
+    /// The seed of this balancer's random generators: `Config::seed`, or the one it
+    /// drew from the operating system's entropy when that was 0 (never 0). A
+    /// balancer built with this seed, the same clock and the same calls makes the
+    /// same decisions.
+    pub fn seed(&self) -> u64 {
         self.seed
     }
+
+    // ---- per-thread state ----
+
+    /// Runs `f` with this thread's state for this balancer and a current-enough
+    /// snapshot: the cached one, refreshed only when the generation moved (one
+    /// atomic load in the steady state, no reference counting). A re-entrant call
+    /// gets a direct snapshot load and throw-away local state.
     #[inline]
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-    pub(crate) fn load_snapshot(&self) -> Arc<Snapshot> {
-        self.cell.load_full()
+    fn with_local<R>(&self, f: impl FnOnce(&mut LocalState, &Snapshot) -> R) -> R {
+        let cell = self.locals.get_or(|| RefCell::new(self.new_local()));
+        match cell.try_borrow_mut() {
+            Ok(mut entry) => {
+                let entry = &mut *entry;
+                if entry.snapshot.generation != self.generation.load(Ordering::Acquire) {
+                    entry.snapshot = self.cell.load_full();
+                }
+                f(&mut entry.state, &entry.snapshot)
+            }
+            Err(_) => {
+                let snap = self.cell.load_full();
+                let mut local = self.fallback_local();
+                f(&mut local, &snap)
+            }
+        }
     }
 
-    /// A new thread starts using this balancer: its latency shard and ordinal.
-    pub(crate) fn register_thread(&self) -> (Arc<PaddedShard>, u64) {
+    /// A thread starts using this balancer: its latency shard and ordinal.
+    #[cold]
+    fn new_local(&self) -> LocalEntry {
         let shard = Arc::new(PaddedShard::new(Shard::new()));
         lock(&self.shards).push(Arc::clone(&shard));
-        (shard, self.threads.fetch_add(1, Ordering::Relaxed))
+        let ordinal = self.threads.fetch_add(1, Ordering::Relaxed);
+        LocalEntry {
+            snapshot: self.cell.load_full(),
+            state: LocalState::new(self.seed, ordinal, shard, true),
+        }
     }
 
     /// Throw-away local state for calls that cannot use the thread-local cache.
-    pub(crate) fn fallback_local(&self) -> LocalState {
+    fn fallback_local(&self) -> LocalState {
         let n = self.fallback_cursor.fetch_add(1, Ordering::Relaxed);
         let mut local = LocalState::new(
             self.seed,
@@ -189,7 +251,7 @@ impl Balancer {
             Arc::clone(&self.shared_shard),
             false,
         );
-        local.cursor = n;
+        local.cursor = n as u64;
         local
     }
 
@@ -199,16 +261,18 @@ impl Balancer {
     /// [`report`](Self::report) (or it expires after the pick timeout).
     ///
     /// Errors: [`Error::NoInstance`] when the set is empty or every selectable
-    /// instance is at capacity.
+    /// instance is at capacity; [`Error::InFlightLimit`] when nothing could be
+    /// selected and at least one instance was passed over because it holds
+    /// [`IN_FLIGHT_MAX`](crate::IN_FLIGHT_MAX) picks.
     #[inline]
     pub fn select(&self) -> Result<Pick, Error> {
-        with_local(self, |local, snap| self.select_in(local, snap, &[]))
+        self.with_local(|local, snap| self.select_in(local, snap, &[]))
     }
 
     /// Like [`select`](Self::select), for retries: avoids the ids in `exclude` while any
     /// other instance is selectable, and otherwise selects as `select` would.
     pub fn select_excluding(&self, exclude: &[u64]) -> Result<Pick, Error> {
-        with_local(self, |local, snap| self.select_in(local, snap, exclude))
+        self.with_local(|local, snap| self.select_in(local, snap, exclude))
     }
 
     /// Selects and wraps the pick in a guard that reports `Cancelled` if it is dropped
@@ -243,6 +307,7 @@ impl Balancer {
             epoch,
             exclude,
             median_us: self.median_us.load(Ordering::Relaxed),
+            at_ceiling: std::cell::Cell::new(false),
         };
         if !snap.trial.is_empty() {
             if let Some((idx, e)) = trial_pick(&mut ctx) {
@@ -256,6 +321,7 @@ impl Balancer {
         }
         match chosen {
             Some((idx, e)) => Ok(self.make_pick(snap, idx, e)),
+            None if ctx.at_ceiling.get() => Err(Error::InFlightLimit),
             None => Err(Error::NoInstance),
         }
     }
@@ -314,7 +380,9 @@ impl Balancer {
     // ---- report ----
 
     /// Gives back a pick with its outcome and the latency the caller saw, in
-    /// microseconds.
+    /// microseconds. A latency above [`MAX_LATENCY_US`] counts as `MAX_LATENCY_US`
+    /// (the pick is settled normally): a negative duration cast to `u64` cannot
+    /// wreck the averages.
     ///
     /// Errors: [`Error::InvalidPick`] for a pick this balancer did not hand out, a
     /// corrupted one, one that expired, or a detected second report; nothing changes
@@ -325,7 +393,9 @@ impl Balancer {
         if pick.check != self.check(pick.instance_id, pick.incarnation, pick.epoch_and_index) {
             return Err(Error::InvalidPick);
         }
-        with_local(self, |local, snap| {
+        // A caller's negative duration cast to unsigned must not wreck the averages.
+        let latency_us = latency_us.min(MAX_LATENCY_US);
+        self.with_local(|local, snap| {
             // Reports count towards the clock refresh too, so an expired pick is
             // recognised within `clock_refresh_ops` calls of this thread even when
             // nothing is being selected.
@@ -596,8 +666,8 @@ impl Balancer {
         // would move health and adaptive evaluations off their schedule.)
         let now = self.clock.now_us();
         self.now_us.fetch_max(now, Ordering::Relaxed);
+        self.expire(now);
         let snap = self.cell.load_full();
-        self.expire(&mut m, &snap, now);
         self.next_maintenance_us
             .store(now + maintenance_interval_us(&snap.cfg), Ordering::Relaxed);
         Ok(())
@@ -680,12 +750,18 @@ impl Balancer {
 
     // ---- maintenance ----
 
-    /// Reads the clock; runs maintenance if it is due and no other thread is at it.
+    /// Reads the clock; moves the expiry epoch on and runs maintenance when they are
+    /// due and no other thread is at them.
     #[cold]
     fn tick(&self) {
         let now = self.clock.now_us();
         if now > self.now_us.load(Ordering::Relaxed) {
             self.now_us.fetch_max(now, Ordering::Relaxed);
+        }
+        if now >= self.next_epoch_us.load(Ordering::Relaxed) {
+            if let Some(mut x) = try_lock(&self.expiry) {
+                self.expire_locked(&mut x, now);
+            }
         }
         if now >= self.next_maintenance_us.load(Ordering::Relaxed) {
             if let Some(mut m) = try_lock(&self.maint) {
@@ -707,27 +783,44 @@ impl Balancer {
     fn expire_now(&self) {
         let now = self.clock.now_us();
         self.now_us.fetch_max(now, Ordering::Relaxed);
-        let mut m = lock(&self.maint);
-        let snap = self.cell.load_full();
-        self.expire(&mut m, &snap, now);
+        self.expire(now);
     }
 
-    /// Advances the expiry epoch by whole timeouts and retires old picks everywhere.
-    /// A changed timeout starts a fresh period, so shortening it never expires a
-    /// young pick.
-    fn expire(&self, m: &mut Maint, snap: &Snapshot, now: u64) {
+    fn expire(&self, now: u64) {
+        let mut x = lock(&self.expiry);
+        self.expire_locked(&mut x, now);
+    }
+
+    /// Moves the expiry epoch on if a whole timeout has passed since it began, and
+    /// retires old picks everywhere.
+    ///
+    /// One step at most, however long since the last read: a pick stamped with the
+    /// epoch that ends here may have been made just before this read (no select
+    /// reads the clock), so it must get a full timeout from now. A pick therefore
+    /// expires no earlier than one timeout after its select, and at the first clock
+    /// read at least one timeout after the epoch that followed its own began. A
+    /// changed timeout starts a fresh epoch period, so shortening it never expires
+    /// a young pick.
+    fn expire_locked(&self, x: &mut Expiry, now: u64) {
+        let snap = self.cell.load_full();
         let timeout = snap.cfg.pick_timeout_ms * 1000;
-        if timeout != m.timeout_us {
-            m.timeout_us = timeout;
-            m.epoch_start_us = now;
+        if timeout != x.timeout_us {
+            x.timeout_us = timeout;
+            x.epoch_start_us = now;
         }
         if timeout == 0 {
-            m.epoch_start_us = now;
-        } else if now >= m.epoch_start_us + timeout {
-            let k = (now - m.epoch_start_us) / timeout;
-            self.epoch.fetch_add(k, Ordering::AcqRel);
-            m.epoch_start_us += k * timeout;
+            x.epoch_start_us = now;
+        } else if now >= x.epoch_start_us.saturating_add(timeout) {
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+            // The new epoch begins no earlier than the step became visible: every
+            // pick stamped with the old one was made before this reading.
+            x.epoch_start_us = self.clock.now_us().max(now);
         }
+        let next = match timeout {
+            0 => u64::MAX,
+            t => x.epoch_start_us.saturating_add(t),
+        };
+        self.next_epoch_us.store(next, Ordering::Relaxed);
         let epoch = self.epoch.load(Ordering::Acquire);
         for mem in snap.members.iter() {
             mem.state.expire_to(epoch);
@@ -740,7 +833,7 @@ impl Balancer {
         let cfg = &snap.cfg;
         self.next_maintenance_us
             .store(now + maintenance_interval_us(cfg), Ordering::Relaxed);
-        self.expire(m, &snap, now);
+        self.expire(now);
 
         // Health.
         let dt = now.saturating_sub(m.last_eval_us);
@@ -777,6 +870,12 @@ impl Balancer {
         if stale {
             self.republish();
         }
+        // The next pass is due an interval after this one ended, so a pass that takes
+        // longer than the interval (a huge set) cannot keep maintenance running back
+        // to back on the request path.
+        let end = self.clock.now_us().max(now);
+        self.next_maintenance_us
+            .store(end + maintenance_interval_us(cfg), Ordering::Relaxed);
     }
 
     /// Retires picks of removed instances and forgets an instance once nothing can
@@ -812,14 +911,9 @@ impl Balancer {
     }
 }
 
-/// Time to the next maintenance pass: the configured interval, but at most half a
-/// pick timeout, so a pick never outlives two timeouts.
+/// Time to the next maintenance pass (expiry keeps its own schedule).
 fn maintenance_interval_us(cfg: &Config) -> u64 {
-    let interval = cfg.maintenance_interval_ms * 1000;
-    match cfg.pick_timeout_ms * 1000 {
-        0 => interval,
-        timeout => interval.min((timeout / 2).max(1)),
-    }
+    cfg.maintenance_interval_ms * 1000
 }
 
 /// Offers a request to an instance on probation now and then (at most one trial in
@@ -831,7 +925,7 @@ fn trial_pick(ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
     }
     let idx = ctx.snap.trial[ctx.local.below(ctx.snap.trial.len())] as usize;
     let m = &ctx.snap.members[idx];
-    let e = m.state.try_acquire(ctx.epoch, 1)?;
+    let e = m.state.try_acquire(ctx.epoch, 1).ok()?;
     Some((idx, e))
 }
 

@@ -10,11 +10,27 @@ use crate::types::Strategy;
 pub struct Config {
     /// The strategy to start with. Default: round robin.
     pub strategy: Strategy,
-    /// Seeds every random generator lb uses, so a single-threaded run replays exactly.
+    /// Seeds every random generator lb uses, so a single-threaded run on a
+    /// [`ManualClock`](crate::ManualClock) replays exactly. 0 (the default): each
+    /// balancer draws its own seed from the operating system's entropy when it is
+    /// made, so balancers built from one `Config` (and worker processes forked from
+    /// one parent) never make the same random choices in step. Read the seed in
+    /// use with [`Balancer::seed`](crate::Balancer::seed) and set it here to replay.
     pub seed: u64,
-    /// A pick not reported within this many milliseconds expires (somewhere between
-    /// one and two timeouts): its in-flight count is released and it counts as
-    /// cancelled and expired. 0 = picks never expire (long-lived streams).
+    /// A pick not reported within this many milliseconds expires: its in-flight
+    /// slot is released, it counts as cancelled and expired, and a later report of
+    /// it is refused. 0 = picks never expire (long-lived streams).
+    ///
+    /// The clock is never read on the request path, so expiry keeps time in steps:
+    /// it steps at the first clock read at least one timeout after its previous
+    /// step (one step per read, however long the balancer was idle), and a pick
+    /// expires at the first clock read at least one timeout after the step that
+    /// follows its select. A pick never expires less than one timeout after its
+    /// select; with the clock read at least every d, it has expired by
+    /// 2 x timeout + 2 x d after it. Each thread reads the clock every
+    /// `clock_refresh_ops` of its calls on a balancer; `stats`, `health` and
+    /// `all_health` read it on every call. A report after the timeout but before the
+    /// pick is seen to expire is accepted and counted once, as its outcome.
     /// Default 300 000 (5 minutes). Range 0..=2^32 ms.
     pub pick_timeout_ms: u64,
     /// Panic mode: when fewer than this fraction of the set is healthy, select from
@@ -74,8 +90,9 @@ pub struct Config {
     /// refresh, adaptive evaluation) runs, in milliseconds. Default 100.
     /// Range 1..=60 000.
     pub maintenance_interval_ms: u64,
-    /// Each thread reads the clock once every this many selects (the clock is never
-    /// read on every call). Default 16. Range 1..=65 536.
+    /// Each thread reads the clock once every this many of its calls (selects and
+    /// reports) on a balancer; the clock is never read on every call. Default 16.
+    /// Range 1..=65 536.
     pub clock_refresh_ops: u32,
 }
 
@@ -83,7 +100,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             strategy: Strategy::RoundRobin,
-            seed: 0x5EED,
+            seed: 0,
             pick_timeout_ms: 300_000,
             panic_threshold: 0.5,
             unhealthy_threshold: 0.5,
@@ -103,6 +120,35 @@ impl Default for Config {
             adaptive_hysteresis: 0.1,
             maintenance_interval_ms: 100,
             clock_refresh_ops: 16,
+        }
+    }
+}
+
+/// 64 bits from the operating system's entropy source (a system call each time, so
+/// processes forked from one parent still differ). Should the source fail, the time,
+/// the process id and a counter stand in: distinct, if not unpredictable.
+pub(crate) fn entropy() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static FALLBACK: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    getrandom::u64().unwrap_or_else(|_| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        let n = FALLBACK.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed);
+        let mut x = t ^ n ^ (std::process::id() as u64).rotate_left(32);
+        x ^= x >> 31;
+        x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x ^ (x >> 29)
+    })
+}
+
+/// A seed drawn from entropy: never 0, which `Config::seed` reserves for "draw one".
+pub(crate) fn entropy_seed() -> u64 {
+    loop {
+        let s = entropy();
+        if s != 0 {
+            return s;
         }
     }
 }

@@ -7,6 +7,10 @@ pub enum Error {
     /// Nothing can be selected: the set is empty, or every instance is at capacity
     /// or unhealthy (outside panic mode).
     NoInstance,
+    /// Nothing can be selected, and at least one instance was passed over only
+    /// because it holds [`IN_FLIGHT_MAX`](crate::IN_FLIGHT_MAX) picks (the ceiling
+    /// that also bounds capacity 0, "unlimited").
+    InFlightLimit,
     /// No instance with this id in the current set.
     UnknownInstance(u64),
     /// The same id twice in one set.
@@ -31,6 +35,11 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::NoInstance => write!(f, "no instance can be selected"),
+            Error::InFlightLimit => write!(
+                f,
+                "no instance can be selected: in-flight ceiling ({}) reached",
+                crate::IN_FLIGHT_MAX
+            ),
             Error::UnknownInstance(id) => write!(f, "no instance with id {id} in the set"),
             Error::DuplicateInstance(id) => write!(f, "instance id {id} appears twice"),
             Error::InvalidPick => write!(

@@ -19,16 +19,23 @@ use crate::sync::{AtomicF64, AtomicU64, Ordering};
 // report can never take a count that is not there, and a successful report costs one
 // read-modify-write (`pending` is moved to the counter once every 4096 successes).
 //
-// 12 bits of epoch are enough: report refuses a pick two epochs old from the pick's
-// own 32-bit epoch before it looks at the word, and maintenance brings every word to
-// the current epoch whenever the epoch advances. (A word left behind by 4096 epochs or
-// more could only delay the expiry of picks that are in it, never lose or double one.)
+// 12 bits of epoch are enough: the expiry epoch moves at most one step per clock read
+// and only once a whole timeout has passed since its last step, and every step brings
+// the word of every instance (in the set or waiting in the graveyard) to the new epoch
+// before the next step can happen. A word is therefore never more than a step or two
+// behind, far inside the 2048 steps that `rotated` can tell apart. Report also refuses
+// a pick two epochs old from the pick's own 32-bit epoch before it looks at the word.
+//
+// The per-instance in-flight count has a ceiling, `IN_FLIGHT_MAX` (2^20 - 1): the
+// picks of both epochs together never exceed it, so neither 20-bit field overflows.
+// Select reports an instance at the ceiling distinctly (`Error::InFlightLimit`).
 
 const EPOCH_MASK: u16 = (1 << 12) - 1;
 const COUNT_BITS: u32 = 20;
-/// Most picks one instance can have in flight per epoch half; beyond it the
-/// instance counts as full.
-pub(crate) const COUNT_MAX: u64 = (1 << COUNT_BITS) - 1;
+const COUNT_MAX: u64 = (1 << COUNT_BITS) - 1;
+/// Most picks one instance can have in flight at once, whatever its capacity says
+/// (capacity 0, "unlimited", means up to this).
+pub const IN_FLIGHT_MAX: u32 = COUNT_MAX as u32;
 const PENDING_BITS: u32 = 12;
 const PENDING_MAX: u64 = (1 << PENDING_BITS) - 1;
 const PREV_SHIFT: u32 = PENDING_BITS;
@@ -88,6 +95,15 @@ impl Flight {
             (next, self.cur + self.prev)
         }
     }
+}
+
+/// Why an instance refused a pick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Full {
+    /// At the capacity its caller gave it.
+    Capacity,
+    /// At `IN_FLIGHT_MAX`.
+    Ceiling,
 }
 
 /// The ordering that outcome and expiry counts are added with. A report releases its
@@ -260,15 +276,20 @@ impl InstanceState {
     // ---- in flight ----
 
     /// Takes one in-flight slot in `epoch` unless the instance is at `capacity`
-    /// (0 = unlimited). Returns the epoch the pick belongs to.
+    /// (0 = unlimited) or at the in-flight ceiling. Returns the epoch the pick
+    /// belongs to.
     #[inline]
-    pub(crate) fn try_acquire(&self, epoch: u32, capacity: u32) -> Option<u32> {
+    pub(crate) fn try_acquire(&self, epoch: u32, capacity: u32) -> Result<u32, Full> {
         let e = epoch as u16 & EPOCH_MASK;
         let mut w = self.hot.flight.load(Ordering::Relaxed);
         loop {
             let (mut f, expired) = Flight::unpack(w).rotated(e);
-            if (capacity != 0 && f.cur + f.prev >= capacity as u64) || f.cur >= COUNT_MAX {
-                return None;
+            let in_flight = f.cur + f.prev;
+            if capacity != 0 && in_flight >= capacity as u64 && capacity < IN_FLIGHT_MAX {
+                return Err(Full::Capacity);
+            }
+            if in_flight >= COUNT_MAX {
+                return Err(Full::Ceiling);
             }
             f.cur += 1;
             match self.hot.flight.compare_exchange_weak(
@@ -282,7 +303,7 @@ impl InstanceState {
                         self.expired.fetch_add(expired, counted());
                     }
                     let ahead = f.epoch.wrapping_sub(e) & EPOCH_MASK;
-                    return Some(epoch.wrapping_add(ahead as u32));
+                    return Ok(epoch.wrapping_add(ahead as u32));
                 }
                 Err(actual) => w = actual,
             }
@@ -618,9 +639,9 @@ mod tests {
     #[test]
     fn capacity_is_a_hard_limit() {
         let s = InstanceState::new(1, 1, 0, 0);
-        assert!(s.try_acquire(0, 2).is_some());
-        assert!(s.try_acquire(0, 2).is_some());
-        assert!(s.try_acquire(0, 2).is_none());
+        assert!(s.try_acquire(0, 2).is_ok());
+        assert!(s.try_acquire(0, 2).is_ok());
+        assert_eq!(s.try_acquire(0, 2), Err(Full::Capacity));
     }
 
     #[test]

@@ -34,10 +34,11 @@ mod strategy;
 pub mod sync;
 mod types;
 
-pub use balancer::{Balancer, PickGuard};
+pub use balancer::{Balancer, PickGuard, MAX_LATENCY_US};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::Config;
 pub use error::Error;
+pub use instance::IN_FLIGHT_MAX;
 pub use types::{HealthStatus, Instance, LoadBalancerStats, Outcome, Pick, Strategy};
 
 /// The README's Rust example, compiled and run as a doc test.

@@ -11,21 +11,6 @@
 pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
-/// Declares a thread-local with a const initialiser: std's const form (no lazy-init
-/// check on access), loom's plain form under `cfg(loom)`.
-#[cfg(not(loom))]
-macro_rules! const_thread_local {
-    (static $name:ident: $t:ty = $init:expr;) => {
-        std::thread_local! { static $name: $t = const { $init }; }
-    };
-}
-#[cfg(loom)]
-macro_rules! const_thread_local {
-    (static $name:ident: $t:ty = $init:expr;) => {
-        loom::thread_local! { static $name: $t = $init; }
-    };
-}
-pub(crate) use const_thread_local;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
@@ -55,6 +40,56 @@ pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 
 #[cfg(not(loom))]
 pub(crate) use atomic_float::AtomicF64;
+
+/// Per-object thread-local storage: one `T` for each thread that uses the object,
+/// all dropped with it, so state kept per (thread, balancer) needs no global table
+/// and no eviction. `thread_local::ThreadLocal` normally (a lookup is a thread id
+/// read and an indexed load); under loom, a loom thread-local list per thread.
+#[cfg(not(loom))]
+pub(crate) use thread_local::ThreadLocal as PerThread;
+
+#[cfg(loom)]
+pub(crate) struct PerThread<T: Send + 'static> {
+    owner: u64,
+    _values: std::marker::PhantomData<fn() -> T>,
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    static PER_THREAD: std::cell::RefCell<Vec<(u64, Box<dyn std::any::Any>)>> =
+        std::cell::RefCell::new(Vec::new());
+}
+
+#[cfg(loom)]
+impl<T: Send + 'static> PerThread<T> {
+    pub(crate) fn new() -> Self {
+        static NEXT_OWNER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        PerThread {
+            owner: NEXT_OWNER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            _values: std::marker::PhantomData,
+        }
+    }
+
+    pub(crate) fn get_or(&self, create: impl FnOnce() -> T) -> &T {
+        let value: *const T = PER_THREAD.with(|slots| {
+            if let Some(v) = slots
+                .borrow()
+                .iter()
+                .find(|(owner, _)| *owner == self.owner)
+                .and_then(|(_, v)| v.downcast_ref::<T>())
+            {
+                return v as *const T;
+            }
+            let boxed = Box::new(create());
+            let v: *const T = &*boxed;
+            slots.borrow_mut().push((self.owner, boxed));
+            v
+        });
+        // SAFETY: the box stays in this thread's list, unmoved, until the thread
+        // ends, which outlives every call that holds the reference.
+        unsafe { &*value }
+    }
+}
 
 /// Loom stand-in for `atomic_float::AtomicF64`: the bits in a loom `AtomicU64`.
 #[cfg(loom)]

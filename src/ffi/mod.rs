@@ -52,6 +52,7 @@ fn guard_value<T, F: FnOnce() -> T>(neutral: T, body: F) -> T {
 fn status_of(error: Error) -> lb_status {
     match error {
         Error::NoInstance => LB_STATUS_NO_INSTANCE,
+        Error::InFlightLimit => LB_STATUS_IN_FLIGHT_LIMIT,
         Error::UnknownInstance(_) => LB_STATUS_UNKNOWN_INSTANCE,
         Error::DuplicateInstance(_) => LB_STATUS_DUPLICATE_INSTANCE,
         Error::InvalidPick => LB_STATUS_INVALID_PICK,
@@ -106,7 +107,10 @@ fn strategy_from(value: lb_strategy) -> Result<Strategy, lb_status> {
 }
 
 /// Creates a balancer that uses `strategy`, with every option at its default and
-/// an empty instance set, and stores its handle in `*out`.
+/// an empty instance set, and stores its handle in `*out`. Its random generators
+/// are seeded from the operating system's entropy, so no two balancers (and no two
+/// worker processes forked from one parent) make the same random choices in step;
+/// lb_get_seed() reads the seed, and lb_balancer_new_seeded() replays it.
 ///
 /// Thread safety: may be called from any thread.
 /// Ownership: the caller owns the new handle and releases it with
@@ -116,22 +120,72 @@ fn strategy_from(value: lb_strategy) -> Result<Strategy, lb_status> {
 /// (unknown strategy), LB_STATUS_INTERNAL.
 #[no_mangle]
 pub extern "C" fn lb_balancer_new(strategy: lb_strategy, out: *mut *mut lb_balancer) -> lb_status {
+    guard(|| new_balancer(strategy, None, out))
+}
+
+/// Like lb_balancer_new(), with the random generators seeded from `seed`: a
+/// single-threaded sequence of calls made again on a balancer with the same seed
+/// and the same timing makes the same decisions (tests, simulations, replaying a
+/// run whose seed lb_get_seed() reported). Since 1.1.
+///
+/// Thread safety: may be called from any thread.
+/// Ownership: as lb_balancer_new().
+///
+/// Errors: LB_STATUS_NULL_POINTER (`out` is NULL), LB_STATUS_INVALID_ARGUMENT
+/// (unknown strategy), LB_STATUS_INTERNAL.
+#[no_mangle]
+pub extern "C" fn lb_balancer_new_seeded(
+    strategy: lb_strategy,
+    seed: u64,
+    out: *mut *mut lb_balancer,
+) -> lb_status {
+    guard(|| new_balancer(strategy, Some(seed), out))
+}
+
+fn new_balancer(
+    strategy: lb_strategy,
+    seed: Option<u64>,
+    out: *mut *mut lb_balancer,
+) -> Result<(), lb_status> {
+    non_null(out)?;
+    // SAFETY: `out` is not NULL; the caller passes a writable pointer.
+    unsafe { ptr::write_unaligned(out, ptr::null_mut()) };
+    let strategy = strategy_from(strategy)?;
+    let config = Config {
+        strategy,
+        ..Config::default()
+    };
+    let balancer = match seed {
+        None => Balancer::new(config),
+        // Every 64-bit value is a seed here, 0 included.
+        Some(seed) => Balancer::with_seed(config, seed),
+    }
+    .map_err(status_of)?;
+    let handle = Box::new(lb_balancer {
+        balancer,
+        config_lock: Default::default(),
+    });
+    // SAFETY: as above.
+    unsafe { ptr::write_unaligned(out, Box::into_raw(handle)) };
+    Ok(())
+}
+
+/// Writes the seed of the balancer's random generators to `*seed`: the one given to
+/// lb_balancer_new_seeded(), or the one lb_balancer_new() drew. Since 1.1.
+///
+/// Thread safety: may be called concurrently with any call but
+/// lb_balancer_free().
+/// Ownership: borrows `lb`; `*seed` is the caller's memory.
+///
+/// Errors: LB_STATUS_NULL_POINTER (`lb` or `seed` is NULL), LB_STATUS_INTERNAL.
+#[no_mangle]
+pub extern "C" fn lb_get_seed(lb: *const lb_balancer, seed: *mut u64) -> lb_status {
     guard(|| {
-        non_null(out)?;
-        // SAFETY: `out` is not NULL; the caller passes a writable pointer.
-        unsafe { ptr::write_unaligned(out, ptr::null_mut()) };
-        let strategy = strategy_from(strategy)?;
-        let config = Config {
-            strategy,
-            ..Config::default()
-        };
-        let balancer = Balancer::new(config).map_err(status_of)?;
-        let handle = Box::new(lb_balancer {
-            balancer,
-            config_lock: Default::default(),
-        });
-        // SAFETY: as above.
-        unsafe { ptr::write_unaligned(out, Box::into_raw(handle)) };
+        // SAFETY: NULL or a live handle (the contract).
+        let lb = unsafe { handle(lb) }?;
+        non_null(seed)?;
+        // SAFETY: not NULL; the caller passes a writable uint64_t.
+        unsafe { ptr::write_unaligned(seed, lb.balancer.seed()) };
         Ok(())
     })
 }
@@ -248,7 +302,9 @@ pub extern "C" fn lb_set_health_score(
 /// zeroed (a zeroed pick is refused by lb_report()).
 ///
 /// Errors: LB_STATUS_NULL_POINTER (`lb` or `out` is NULL), LB_STATUS_NO_INSTANCE
-/// (empty set, or nothing selectable), LB_STATUS_INTERNAL.
+/// (empty set, or nothing selectable), LB_STATUS_IN_FLIGHT_LIMIT (nothing
+/// selectable, and an instance was passed over only because it holds
+/// LB_IN_FLIGHT_MAX picks), LB_STATUS_INTERNAL.
 #[no_mangle]
 pub extern "C" fn lb_select(lb: *mut lb_balancer, out: *mut lb_pick) -> lb_status {
     guard(|| {
@@ -283,7 +339,8 @@ fn write_pick(out: *mut lb_pick, result: &Result<Pick, Error>) {
 ///
 /// Errors: LB_STATUS_NULL_POINTER (`lb` or `out` is NULL, or `exclude_ids` is NULL
 /// with `exclude_count` > 0), LB_STATUS_INVALID_ARGUMENT (an impossible
-/// `exclude_count`), LB_STATUS_NO_INSTANCE, LB_STATUS_INTERNAL.
+/// `exclude_count`), LB_STATUS_NO_INSTANCE, LB_STATUS_IN_FLIGHT_LIMIT,
+/// LB_STATUS_INTERNAL.
 #[no_mangle]
 pub extern "C" fn lb_select_excluding(
     lb: *mut lb_balancer,
@@ -319,13 +376,17 @@ pub extern "C" fn lb_select_excluding(
 
 /// Reports how the request of `*pick` ended: `outcome` is an LB_OUTCOME_* value,
 /// `latency_us` its latency in microseconds (used for LB_OUTCOME_SUCCESS and
-/// LB_OUTCOME_FAILURE, ignored for LB_OUTCOME_CANCELLED). Releases the pick's
-/// in-flight slot. A pick whose instance has since been removed still counts in
+/// LB_OUTCOME_FAILURE, ignored for LB_OUTCOME_CANCELLED). A latency above
+/// LB_MAX_LATENCY_US counts as LB_MAX_LATENCY_US and the pick is settled as usual,
+/// so a negative duration cast to uint64_t cannot wreck the averages. Releases the
+/// pick's in-flight slot. A pick whose instance has since been removed still counts in
 /// lb_stats, never in any instance of the current set.
 ///
 /// lb checks every pick before it changes anything: a zeroed, corrupted, forged or
 /// foreign pick, or one that has expired, returns LB_STATUS_INVALID_PICK and
-/// changes nothing.
+/// changes nothing. A report that comes after the pick timeout but before lb has
+/// seen the pick expire (see LB_OPTION_PICK_TIMEOUT_MS) is accepted and counted
+/// once, as its outcome; a pick is never counted both as reported and as expired.
 ///
 /// Reporting the same pick twice is a caller's bug that lb survives: no count
 /// goes below zero, no other instance is affected, and once every pick is

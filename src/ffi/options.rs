@@ -13,9 +13,22 @@ use crate::Config;
 /// takes only whole numbers.
 pub type lb_option = u32;
 
-/// A pick not reported within this many milliseconds expires (somewhere between one
-/// and two timeouts): its in-flight count is released and it counts as cancelled
-/// and expired. 0 = picks never expire (long-lived streams).
+/// A pick not reported within this many milliseconds expires: its in-flight slot
+/// is released, it counts as cancelled and expired, and a later report of it is
+/// refused. 0 = picks never expire (long-lived streams).
+///
+/// lb never reads the clock on the request path, so it keeps time in steps: the
+/// expiry clock steps at the first clock read that comes at least one timeout
+/// after its previous step, one step per read however long the balancer was
+/// idle, and a pick expires at the first clock read at least one timeout after
+/// the step that follows its select. So a pick never expires less than one
+/// timeout after its select; with the clock read at least every d, it has expired
+/// by 2 x timeout + 2 x d after it (under steady traffic, between one and about two
+/// timeouts). Each thread reads the clock once every LB_OPTION_CLOCK_REFRESH_OPS
+/// of its calls on a balancer; lb_get_stats(), lb_get_health() and
+/// lb_get_all_health() read it on every call. A report that arrives after the
+/// timeout but before lb has seen the pick expire is accepted and counted once, as
+/// its outcome.
 /// Range: [0, 4294967295], whole numbers. Default: 300000.
 pub const LB_OPTION_PICK_TIMEOUT_MS: lb_option = 1;
 /// Panic mode: while fewer than this fraction of the set is healthy, lb selects

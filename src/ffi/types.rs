@@ -31,6 +31,10 @@ pub const LB_STATUS_INVALID_PICK: lb_status = 6;
 /// lb_get_all_health(): the array is shorter than the set; `*count` says how long
 /// it must be.
 pub const LB_STATUS_BUFFER_TOO_SMALL: lb_status = 7;
+/// lb_select(), lb_select_excluding(): nothing can be selected, and at least one
+/// instance was passed over only because it holds LB_IN_FLIGHT_MAX picks (the
+/// ceiling that also bounds capacity 0, "unlimited"). Since 1.1.
+pub const LB_STATUS_IN_FLIGHT_LIMIT: lb_status = 8;
 /// A bug inside lb: a Rust panic, caught before it could reach the caller. The
 /// call had no effect that the caller can rely on, and the balancer stays usable.
 pub const LB_STATUS_INTERNAL: lb_status = 255;
@@ -58,10 +62,20 @@ pub const LB_OUTCOME_FAILURE: lb_outcome = 1;
 /// Released without judging the instance (the client gave up, say).
 pub const LB_OUTCOME_CANCELLED: lb_outcome = 2;
 
+/// The most picks one instance holds in flight at once, whatever its capacity (0,
+/// "unlimited", included): select passes over an instance at this ceiling and,
+/// when nothing else can be selected, returns LB_STATUS_IN_FLIGHT_LIMIT. Since 1.1.
+pub const LB_IN_FLIGHT_MAX: u32 = 1048575;
+/// The largest latency lb_report() records, in microseconds (one hour); a larger
+/// value counts as this. Since 1.1.
+pub const LB_MAX_LATENCY_US: u64 = 3600000000;
+const _: () = assert!(LB_IN_FLIGHT_MAX == crate::IN_FLIGHT_MAX);
+const _: () = assert!(LB_MAX_LATENCY_US == crate::MAX_LATENCY_US);
+
 /// Major version of lb; also the ABI version carried by the SONAME (liblb.so.1).
 pub const LB_VERSION_MAJOR: u32 = 1;
 /// Minor version of lb: a new minor version only adds to the ABI.
-pub const LB_VERSION_MINOR: u32 = 0;
+pub const LB_VERSION_MINOR: u32 = 1;
 /// Patch version of lb.
 pub const LB_VERSION_PATCH: u32 = 0;
 
@@ -110,7 +124,8 @@ pub struct lb_instance {
     pub id: u64,
     /// Relative share, at least 1.
     pub weight: u32,
-    /// Most requests in flight at once; 0 = unlimited.
+    /// Most requests in flight at once; 0 = no limit but LB_IN_FLIGHT_MAX, which
+    /// also bounds every larger capacity.
     pub capacity: u32,
 }
 

@@ -7,6 +7,9 @@ pub(crate) mod least_connections;
 pub(crate) mod round_robin;
 pub(crate) mod weighted_response_time;
 
+use std::cell::Cell;
+
+use crate::instance::Full;
 use crate::local::LocalState;
 use crate::snapshot::Snapshot;
 
@@ -20,6 +23,9 @@ pub(crate) struct PickCtx<'a> {
     pub exclude: &'a [u64],
     /// Median latency average of the set (us), for members without samples yet.
     pub median_us: f64,
+    /// Set when a member was passed over because it is at the in-flight ceiling, so
+    /// a select that finds nothing can say why.
+    pub at_ceiling: Cell<bool>,
 }
 
 impl PickCtx<'_> {
@@ -37,7 +43,14 @@ impl PickCtx<'_> {
             return None;
         }
         let m = &self.snap.members[idx];
-        m.state.try_acquire(self.epoch, m.capacity)
+        match m.state.try_acquire(self.epoch, m.capacity) {
+            Ok(epoch) => Some(epoch),
+            Err(Full::Capacity) => None,
+            Err(Full::Ceiling) => {
+                self.at_ceiling.set(true);
+                None
+            }
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! same line; each thread's consecutive picks walk the whole cycle.
 
 use super::{Choose, PickCtx};
+use crate::snapshot::StrideCycle;
 
 pub(crate) struct RoundRobin;
 
@@ -15,7 +16,10 @@ impl Choose for RoundRobin {
         let table = &ctx.snap.rr_table;
         let len = table.len();
         if len == 0 {
-            return None;
+            return match &ctx.snap.rr_stride {
+                Some(cycle) => choose_on_stride(cycle, ctx),
+                None => None,
+            };
         }
         let mut pos = ctx.local.cursor as usize;
         // The cursor is kept in range; only a shrunken table or a thread's first
@@ -31,11 +35,36 @@ impl Choose for RoundRobin {
                 pos = 0;
             }
             if let Some(epoch) = ctx.acquire(idx) {
-                ctx.local.cursor = pos as u32;
+                ctx.local.cursor = pos as u64;
                 return Some((idx, epoch));
             }
         }
-        ctx.local.cursor = pos as u32;
+        ctx.local.cursor = pos as u64;
         None
     }
+}
+
+/// Round robin over a cycle too long for a table (see `StrideCycle`); out of line,
+/// so the table path stays small.
+#[inline(never)]
+fn choose_on_stride(cycle: &StrideCycle, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+    let mut pos = ctx.local.cursor;
+    if pos >= cycle.total {
+        pos %= cycle.total;
+    }
+    // As many steps as there are members (the walk may come back to a heavy one),
+    // then every member once in set order, before giving up.
+    for _ in 0..cycle.members.len() {
+        let idx = cycle.member_at(pos);
+        pos = cycle.next(pos);
+        if let Some(epoch) = ctx.acquire(idx) {
+            ctx.local.cursor = pos;
+            return Some((idx, epoch));
+        }
+    }
+    ctx.local.cursor = pos;
+    cycle
+        .members
+        .iter()
+        .find_map(|&idx| ctx.acquire(idx as usize).map(|e| (idx as usize, e)))
 }
