@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks lb's C ABI end to end (issue 3), from the repository root or anywhere:
+# Checks lb's C ABI end to end from the repository root or anywhere:
 #
 #   header      include/lb.h equals what the pinned cbindgen generates now
 #   soname      target/release/liblb.so carries SONAME liblb.so.<major>
@@ -9,8 +9,9 @@
 #               the SONAME links and lb.pc, and pkg-config reports the version
 #   pkg-config  `cc app.c $(pkg-config --cflags --libs lb)` builds and runs
 #   c-*         examples/c: client against liblb.so and against liblb.a, struct
-#               layouts as C11 and C++17, bad input and the pthreads stress
-#               program under AddressSanitizer + UndefinedBehaviorSanitizer
+#               layouts as C11 and C++17, bad input, the real-clock reliability
+#               checks and the pthreads stress program under AddressSanitizer +
+#               UndefinedBehaviorSanitizer
 #   cpp-*       examples/cpp: CMake (pkg-config) build, GoogleTest via ctest
 #   go-*        examples/go: go vet, go test -race, the example program
 #
@@ -178,7 +179,7 @@ step ffi-unit ffi_unit
 step install install_stage
 step pkg-config pkg_config_one_liner
 make -C examples/c clean >/dev/null # relink against the libraries just installed
-for t in client-shared client-static layout layout-cxx bad-input stress; do
+for t in client-shared client-static layout layout-cxx bad-input reliability stress; do
     step "c-$t" make -C examples/c "run-$t" ${STRESS_OPS:+STRESS_OPS=$STRESS_OPS}
 done
 if [ "${LB_SKIP_CPP:-0}" = 1 ]; then

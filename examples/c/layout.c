@@ -1,6 +1,6 @@
 /*
  * Checks the struct layouts, value constants and version macros of lb.h against
- * the C ABI contract (shared/c-api.md). Built as C11 and as C++17; the static
+ * the C ABI contract in lb.h. Built as C11 and as C++17; the static
  * assertions fail the build, the runtime checks the run.
  */
 #include <lb.h>

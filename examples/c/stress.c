@@ -2,11 +2,22 @@
  * Stress test of lb through its C ABI, with pthreads: WORKERS threads select and
  * report (out of order, with every outcome, some picks with exclusions) while a
  * churn thread keeps replacing the instance set, setting health scores, switching
- * strategies and changing options. Every thread runs a fixed number of
- * operations; the churn thread runs until they are done (and at least
- * MIN_CHURN_ROUNDS rounds). At the end every pick has been reported, so lb_get_stats must show
- * 0 in flight, total_requests == successes + failures + cancelled, and exactly
- * the counts the threads saw; every instance must show 0 in flight.
+ * strategies and changing options, and a reader thread keeps reading the totals
+ * (lb_get_stats), single instances (lb_get_health), the whole set
+ * (lb_get_all_health) and options (lb_get_option), checking what must hold of
+ * every single read (see reader()). Every worker runs a fixed number of
+ * operations; the churn and reader threads run until they are done (and at least
+ * MIN_CHURN_ROUNDS / MIN_READER_ROUNDS rounds). Maintenance runs every 1 to 10 ms
+ * and adaptive evaluates short windows, so that expiry, health evaluation, weight
+ * refresh and strategy switches run among the selects and reports many times per
+ * run instead of once or twice. At the end every pick has been reported, so
+ * lb_get_stats must show 0 in flight, total_requests == successes + failures +
+ * cancelled, and exactly the counts the threads saw; every instance must show 0
+ * in flight.
+ *
+ * The program is also the ThreadSanitizer workload of tests/tsan.sh. The threads
+ * share nothing but the balancer and atomics: CHECK (check.h) is not thread-safe,
+ * so the churn and reader threads count their errors and main checks the counts.
  *
  * Usage: stress [operations per worker]   (default 250000)
  */
@@ -25,12 +36,17 @@
 
 #include "check.h"
 
-enum { WORKERS = 4, MAX_HELD = 16, MAX_ID = 16, MIN_CHURN_ROUNDS = 500 };
+enum { WORKERS = 4, MAX_HELD = 16, MAX_ID = 16, MIN_CHURN_ROUNDS = 500, MIN_READER_ROUNDS = 200 };
 
 static lb_balancer *lb;
 static unsigned long ops_per_worker = 250000;
 static atomic_int workers_done;
+/* Set by the churn thread once it has installed its first non-empty set (round 1;
+ * round 0 installs an empty one): workers and reader wait for it, so that a
+ * slow-starting churn thread cannot leave the workers only refused selects. */
+static atomic_int started_gate;
 static unsigned churn_rounds;
+static unsigned reader_rounds;
 
 typedef struct worker_result {
     uint64_t selected, no_instance, successes, failures, cancelled;
@@ -67,11 +83,18 @@ static void report_one(lb_pick *pick, uint64_t *rng, worker_result *r) {
     }
 }
 
+static void wait_for_start(void) {
+    while (!atomic_load(&started_gate)) {
+        sched_yield();
+    }
+}
+
 static void *worker(void *arg) {
     worker_result *r = (worker_result *)arg;
     uint64_t rng = 0x9E3779B97F4A7C15ULL ^ (uint64_t)(uintptr_t)arg;
     lb_pick held[MAX_HELD];
     size_t n_held = 0;
+    wait_for_start();
     for (unsigned long op = 0; op < ops_per_worker; op++) {
         uint64_t roll = next_random(&rng);
         if (n_held < MAX_HELD && (n_held == 0 || roll % 2 == 0)) {
@@ -141,6 +164,9 @@ static void *churn(void *arg) {
                 fprintf(stderr, "lb_set_health_score: %s\n", lb_status_str(status));
             }
         }
+        if (round == 1) {
+            atomic_store(&started_gate, 1);
+        }
         if (round % 50 == 0) {
             status = lb_set_strategy(lb, (lb_strategy)(next_random(&rng) % 4));
             if (status != LB_STATUS_OK) {
@@ -149,6 +175,12 @@ static void *churn(void *arg) {
             }
             status = lb_set_option(lb, LB_OPTION_PANIC_THRESHOLD,
                                    (double)(next_random(&rng) % 11) / 10.0);
+            if (status != LB_STATUS_OK) {
+                (*errors)++;
+                fprintf(stderr, "lb_set_option: %s\n", lb_status_str(status));
+            }
+            status = lb_set_option(lb, LB_OPTION_MAINTENANCE_INTERVAL_MS,
+                                   (double)(1 + next_random(&rng) % 10));
             if (status != LB_STATUS_OK) {
                 (*errors)++;
                 fprintf(stderr, "lb_set_option: %s\n", lb_status_str(status));
@@ -173,6 +205,86 @@ static void *churn(void *arg) {
     return NULL;
 }
 
+/* Counts a broken invariant of one read (the reader cannot use CHECK). */
+#define READER_EXPECT(cond)                                                          \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            (*errors)++;                                                             \
+            fprintf(stderr, "%s:%d: reader: expected %s\n", __FILE__, __LINE__, #cond); \
+        }                                                                            \
+    } while (0)
+
+/* What must hold of one instance read while everything else runs: the churn
+ * thread only ever sets ids 1..MAX_ID, weights 1..5, capacities 0 or 2..41 and
+ * scores in 0..1. */
+static void check_health(const lb_health *h, unsigned *errors) {
+    READER_EXPECT(h->instance_id >= 1 && h->instance_id <= MAX_ID);
+    READER_EXPECT(h->health_score >= 0.0 && h->health_score <= 1.0);
+    READER_EXPECT(h->success_rate >= 0.0 && h->success_rate <= 1.0);
+    READER_EXPECT(h->weight >= 1 && h->weight <= 5);
+    READER_EXPECT(h->capacity == 0 || (h->capacity >= 2 && h->capacity <= 41));
+    READER_EXPECT(h->healthy == 0 || h->healthy == 1);
+}
+
+/* Reads everything a monitoring thread would, as fast as it can, until the
+ * workers are done. Checks only what holds of each read under concurrent
+ * traffic: the totals are read one after the other (lb.h), so no equation
+ * between them is checked here, only that total_requests never goes back. */
+static void *reader(void *arg) {
+    unsigned *errors = (unsigned *)arg;
+    uint64_t rng = 0xBADC0DEULL;
+    uint64_t last_total = 0;
+    unsigned round = 0;
+    wait_for_start();
+    for (; round < MIN_READER_ROUNDS || atomic_load(&workers_done) < WORKERS; round++) {
+        lb_stats stats;
+        lb_status status = lb_get_stats(lb, &stats);
+        READER_EXPECT(status == LB_STATUS_OK);
+        if (status == LB_STATUS_OK) {
+            READER_EXPECT(stats.total_requests >= last_total);
+            last_total = stats.total_requests;
+            READER_EXPECT(stats.instance_count <= MAX_ID);
+            READER_EXPECT(stats.healthy_count <= stats.instance_count);
+            READER_EXPECT(stats.active_strategy <= LB_STRATEGY_WEIGHTED_RESPONSE_TIME);
+            READER_EXPECT(stats.expired == 0);
+        }
+
+        uint64_t id = 1 + next_random(&rng) % MAX_ID;
+        lb_health one;
+        status = lb_get_health(lb, id, &one);
+        READER_EXPECT(status == LB_STATUS_OK || status == LB_STATUS_UNKNOWN_INSTANCE);
+        if (status == LB_STATUS_OK) {
+            READER_EXPECT(one.instance_id == id);
+            check_health(&one, errors);
+        }
+
+        lb_health all[MAX_ID];
+        size_t count = 0;
+        status = lb_get_all_health(lb, all, MAX_ID, &count);
+        READER_EXPECT(status == LB_STATUS_OK);
+        if (status == LB_STATUS_OK) {
+            READER_EXPECT(count <= MAX_ID);
+            uint32_t seen = 0; /* one snapshot: no id twice */
+            for (size_t i = 0; i < count && i < MAX_ID; i++) {
+                check_health(&all[i], errors);
+                uint32_t bit = 1u << ((all[i].instance_id - 1) % MAX_ID);
+                READER_EXPECT((seen & bit) == 0);
+                seen |= bit;
+            }
+        }
+
+        double threshold = -1.0;
+        status = lb_get_option(lb, LB_OPTION_PANIC_THRESHOLD, &threshold);
+        READER_EXPECT(status == LB_STATUS_OK);
+        READER_EXPECT(threshold >= 0.0 && threshold <= 1.0);
+        if (round % 4 == 0) {
+            sched_yield();
+        }
+    }
+    reader_rounds = round;
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     if (argc > 1) {
         ops_per_worker = strtoul(argv[1], NULL, 10);
@@ -181,12 +293,21 @@ int main(int argc, char **argv) {
     if (lb == NULL) {
         return check_summary("stress");
     }
-    pthread_t workers[WORKERS], churner;
+    /* Frequent maintenance and short adaptive windows (see the top of the file). */
+    CHECK_STATUS(lb_set_option(lb, LB_OPTION_MAINTENANCE_INTERVAL_MS, 1), LB_STATUS_OK);
+    CHECK_STATUS(lb_set_option(lb, LB_OPTION_ADAPTIVE_MIN_WINDOW_MS, 5), LB_STATUS_OK);
+    CHECK_STATUS(lb_set_option(lb, LB_OPTION_ADAPTIVE_WINDOW_REQUESTS, 500), LB_STATUS_OK);
+    pthread_t workers[WORKERS], churner, reading;
     worker_result results[WORKERS];
     memset(results, 0, sizeof results);
-    unsigned churn_errors = 0;
+    unsigned churn_errors = 0, reader_errors = 0;
     int started = pthread_create(&churner, NULL, churn, &churn_errors) == 0;
     CHECK(started);
+    if (!started) {
+        atomic_store(&started_gate, 1);
+    }
+    int reader_started = pthread_create(&reading, NULL, reader, &reader_errors) == 0;
+    CHECK(reader_started);
     for (int i = 0; i < WORKERS; i++) {
         CHECK(pthread_create(&workers[i], NULL, worker, &results[i]) == 0);
     }
@@ -196,7 +317,11 @@ int main(int argc, char **argv) {
     if (started) {
         pthread_join(churner, NULL);
     }
+    if (reader_started) {
+        pthread_join(reading, NULL);
+    }
     CHECK(churn_errors == 0);
+    CHECK(reader_errors == 0);
 
     worker_result sum;
     memset(&sum, 0, sizeof sum);
@@ -220,9 +345,9 @@ int main(int argc, char **argv) {
     CHECK_STATUS(lb_get_stats(lb, &stats), LB_STATUS_OK);
     printf("stress: %" PRIu64 " picks (%" PRIu64 " refused: no instance), %" PRIu64
            " successes, %" PRIu64 " failures, %" PRIu64 " cancelled, %" PRIu64
-           " strategy switches, %u set changes\n",
+           " strategy switches, %u set changes, %u reader rounds\n",
            stats.total_requests, sum.no_instance, stats.successes, stats.failures,
-           stats.cancelled, stats.strategy_switches, churn_rounds);
+           stats.cancelled, stats.strategy_switches, churn_rounds, reader_rounds);
     CHECK(stats.in_flight == 0);
     CHECK(stats.total_requests == stats.successes + stats.failures + stats.cancelled);
     CHECK(stats.total_requests == sum.selected);

@@ -1,5 +1,5 @@
-//! The C ABI of lb, version 1 (the contract is `shared/c-api.md`; the header
-//! `include/lb.h` is generated from this module by cbindgen).
+//! The C ABI of lb, version 1 (the header `include/lb.h` is generated from this
+//! module by cbindgen).
 //!
 //! Conventions, the same for every function:
 //! - Each exported function runs its whole body inside [`guard`], which turns a
@@ -593,6 +593,7 @@ fn status_text(status: lb_status) -> &'static [u8] {
             b"invalid pick: foreign, corrupted, forged, expired or already reported\0"
         }
         LB_STATUS_BUFFER_TOO_SMALL => b"the array is too small\0",
+        LB_STATUS_IN_FLIGHT_LIMIT => b"no instance can be selected: in-flight ceiling reached\0",
         LB_STATUS_INTERNAL => b"internal error in lb\0",
         _ => b"unknown status\0",
     }

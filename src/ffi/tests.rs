@@ -50,6 +50,22 @@ fn status_texts_are_static_and_nul_terminated() {
         let text = unsafe { std::ffi::CStr::from_ptr(lb_status_str(status)) };
         assert!(!text.to_bytes().is_empty());
     }
+    for status in [
+        LB_STATUS_OK,
+        LB_STATUS_NULL_POINTER,
+        LB_STATUS_INVALID_ARGUMENT,
+        LB_STATUS_NO_INSTANCE,
+        LB_STATUS_UNKNOWN_INSTANCE,
+        LB_STATUS_DUPLICATE_INSTANCE,
+        LB_STATUS_INVALID_PICK,
+        LB_STATUS_BUFFER_TOO_SMALL,
+        LB_STATUS_IN_FLIGHT_LIMIT,
+        LB_STATUS_INTERNAL,
+    ] {
+        // SAFETY: as above.
+        let text = unsafe { std::ffi::CStr::from_ptr(lb_status_str(status)) };
+        assert_ne!(text.to_str().unwrap(), "unknown status", "status {status}");
+    }
     // SAFETY: as above.
     let version = unsafe { std::ffi::CStr::from_ptr(lb_version()) };
     assert_eq!(version.to_str().unwrap(), env!("CARGO_PKG_VERSION"));

@@ -158,9 +158,16 @@ private:
 // A balancer: owns an lb_balancer handle.
 class Balancer {
 public:
+    // A balancer seeded from the operating system's entropy (see lb_balancer_new).
     explicit Balancer(Strategy strategy = Strategy::RoundRobin) {
         detail::check(lb_balancer_new(static_cast<lb_strategy>(strategy), &handle_),
                       "lb_balancer_new");
+    }
+    // A balancer whose random choices replay from `seed` (lb_balancer_new_seeded).
+    Balancer(Strategy strategy, std::uint64_t seed) {
+        detail::check(
+            lb_balancer_new_seeded(static_cast<lb_strategy>(strategy), seed, &handle_),
+            "lb_balancer_new_seeded");
     }
     Balancer(const Balancer &) = delete;
     Balancer &operator=(const Balancer &) = delete;
@@ -190,6 +197,12 @@ public:
     }
     void set_option(lb_option option, double value) {
         detail::check(lb_set_option(native(), option, value), "lb_set_option");
+    }
+    // The seed in use (lb_get_seed).
+    std::uint64_t seed() const {
+        std::uint64_t value = 0;
+        detail::check(lb_get_seed(native(), &value), "lb_get_seed");
+        return value;
     }
     double option(lb_option option) const {
         double value = 0;

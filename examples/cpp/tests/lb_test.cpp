@@ -65,6 +65,15 @@ TEST(Balancer, SelectOnEmptySet) {
     EXPECT_EQ(balancer.stats().total_requests, 0u);
 }
 
+TEST(Balancer, SeedsDifferAndReplay) {
+    lb::Balancer a, b;
+    EXPECT_NE(a.seed(), b.seed());
+    lb::Balancer c(lb::Strategy::RoundRobin, 42);
+    EXPECT_EQ(c.seed(), 42u);
+    EXPECT_EQ(status_of([] { lb::Balancer bad(static_cast<lb::Strategy>(99), 1); }),
+              LB_STATUS_INVALID_ARGUMENT);
+}
+
 TEST(Balancer, SetInstancesErrors) {
     lb::Balancer balancer = three_instances();
     EXPECT_EQ(status_of([&] {

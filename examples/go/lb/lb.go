@@ -108,6 +108,7 @@ const (
 	StatusDuplicateInstance Status = C.LB_STATUS_DUPLICATE_INSTANCE
 	StatusInvalidPick       Status = C.LB_STATUS_INVALID_PICK
 	StatusBufferTooSmall    Status = C.LB_STATUS_BUFFER_TOO_SMALL
+	StatusInFlightLimit     Status = C.LB_STATUS_IN_FLIGHT_LIMIT
 	StatusInternal          Status = C.LB_STATUS_INTERNAL
 )
 
@@ -145,6 +146,7 @@ var (
 	ErrDuplicateInstance error = &Error{Status: StatusDuplicateInstance}
 	ErrInvalidPick       error = &Error{Status: StatusInvalidPick}
 	ErrBufferTooSmall    error = &Error{Status: StatusBufferTooSmall}
+	ErrInFlightLimit     error = &Error{Status: StatusInFlightLimit}
 	ErrInternal          error = &Error{Status: StatusInternal}
 )
 
@@ -253,6 +255,34 @@ func New(strategy Strategy) (*Balancer, error) {
 	b := &Balancer{handle: handle}
 	runtime.SetFinalizer(b, finalize)
 	return b, nil
+}
+
+// NewSeeded is New with the random generators seeded from seed, so a run can be
+// replayed (see Seed).
+func NewSeeded(strategy Strategy, seed uint64) (*Balancer, error) {
+	var handle *C.lb_balancer
+	status := C.lb_balancer_new_seeded(C.lb_strategy(strategy), C.uint64_t(seed), &handle)
+	if err := check("NewSeeded", status); err != nil {
+		return nil, err
+	}
+	b := &Balancer{handle: handle}
+	runtime.SetFinalizer(b, finalize)
+	return b, nil
+}
+
+// Seed is the seed of the balancer's random generators: NewSeeded's, or the one
+// New drew from the operating system's entropy.
+func (b *Balancer) Seed() (uint64, error) {
+	h, err := b.acquire()
+	if err != nil {
+		return 0, err
+	}
+	defer b.mu.RUnlock()
+	var seed C.uint64_t
+	if err := check("Seed", C.lb_get_seed(h, &seed)); err != nil {
+		return 0, err
+	}
+	return uint64(seed), nil
 }
 
 func finalize(b *Balancer) {

@@ -408,3 +408,35 @@ func ExampleBalancer() {
 	// ... send the request to pick.InstanceID(), then:
 	_ = b.Report(pick, lb.Success, 850*time.Microsecond)
 }
+
+func TestSeeds(t *testing.T) {
+	a, err := lb.New(lb.WeightedResponseTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := lb.New(lb.WeightedResponseTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	sa, err := a.Seed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, _ := b.Seed()
+	if sa == sb {
+		t.Fatalf("two balancers drew the same seed %d", sa)
+	}
+	c, err := lb.NewSeeded(lb.RoundRobin, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if sc, err := c.Seed(); err != nil || sc != 0 {
+		t.Fatalf("NewSeeded(0).Seed() = %d, %v", sc, err)
+	}
+	if _, err := lb.NewSeeded(lb.Strategy(99), 1); !errors.Is(err, lb.ErrInvalidArgument) {
+		t.Fatalf("NewSeeded with an unknown strategy: %v", err)
+	}
+}

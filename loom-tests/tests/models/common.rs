@@ -102,10 +102,12 @@ impl<T> Thread<T> {
 }
 
 /// A configuration whose selects never read the clock and whose maintenance never
-/// runs unless a model calls for it.
+/// runs unless a model calls for it. The seed is fixed: loom replays each execution
+/// and needs the same random choices every time.
 pub fn small_config(strategy: Strategy) -> Config {
     Config {
         strategy,
+        seed: 1,
         clock_refresh_ops: 65_536,
         maintenance_interval_ms: 60_000,
         ..Config::default()
@@ -113,7 +115,13 @@ pub fn small_config(strategy: Strategy) -> Config {
 }
 
 /// A balancer on a manual clock, holding `ids` (weight 1, unlimited capacity).
+/// Its seed is fixed when the model left it to entropy: loom replays each execution
+/// and needs the same random choices every time.
 pub fn balancer(cfg: Config, ids: &[u64]) -> (Balancer, StdArc<ManualClock>) {
+    let cfg = Config {
+        seed: if cfg.seed == 0 { 1 } else { cfg.seed },
+        ..cfg
+    };
     let clock = StdArc::new(ManualClock::new(1_000_000));
     let lb = Balancer::with_clock(cfg, clock.clone()).expect("valid config");
     lb.set_instances(&set(ids)).expect("valid set");

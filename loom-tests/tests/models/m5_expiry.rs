@@ -22,8 +22,11 @@ fn expiry_racing_a_late_report() {
     let (lb, clock) = balancer(cfg, &[1]);
     let lb = Arc::new(lb);
     let p = lb.select().unwrap();
-    // Two timeouts later the next maintenance pass expires the pick.
-    clock.advance_ms(2);
+    // A timeout later the expiry clock steps once; a timeout after that step the
+    // next maintenance pass expires the pick.
+    clock.advance_ms(1);
+    lb.maintain();
+    clock.advance_ms(1);
     let expirer = {
         let lb = lb.clone();
         spawn(move || lb.maintain())
