@@ -10,7 +10,10 @@
 #   make cbindgen             install the pinned cbindgen (the version pinned in cbindgen.toml)
 #   make test                 every test: lint, cargo test (core, simulator, C ABI unit
 #                             tests, doc tests), the memory check, tests/c-abi.sh,
-#                             the loom models
+#                             instructions per pair with many balancers (callgrind),
+#                             ThreadSanitizer on the C stress program, a one-minute
+#                             fuzz run, the loom models
+#   make fuzz FUZZ_SECONDS=N  the fuzzer alone, for N seconds (default 60)
 #   make check                tests/c-abi.sh: header, SONAME, exports, layouts,
 #                             C, C++ and Go clients and tests, sanitizers
 
@@ -31,7 +34,9 @@ CBINDGEN_VERSION := $(shell sed -n 's/^# cbindgen-version: *//p' cbindgen.toml)
 # `cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs`.
 LIBS_PRIVATE ?= -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 
-.PHONY: all build install uninstall header cbindgen check lint test
+FUZZ_SECONDS ?= 60
+
+.PHONY: all build install uninstall header cbindgen check lint test fuzz tsan
 
 all: build
 
@@ -75,8 +80,17 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+tsan:
+	tests/tsan.sh
+
 test: cbindgen lint
 	$(CARGO) test --workspace
 	$(CARGO) run --release --example memory_flat
 	tests/c-abi.sh
+	tests/callgrind-pairs.sh
+	tests/tsan.sh
+	fuzz/run.sh $(FUZZ_SECONDS)
 	loom-tests/run.sh
