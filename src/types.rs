@@ -82,7 +82,8 @@ pub struct Instance {
     pub id: u64,
     /// Relative share, at least 1.
     pub weight: u32,
-    /// Most requests in flight at once; 0 = unlimited.
+    /// Most requests in flight at once; 0 = no limit but
+    /// [`IN_FLIGHT_MAX`](crate::IN_FLIGHT_MAX), which also bounds larger values.
     pub capacity: u32,
 }
 
