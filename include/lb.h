@@ -598,8 +598,8 @@ lb_status lb_set_health_score(struct lb_balancer *lb, uint64_t instance_id, doub
  * Thread safety: may be called concurrently with any call but
  * lb_balancer_free(); takes no lock, allocates nothing and makes no system call
  * while the set and health do not change.
- * Ownership: borrows `lb`; `*out` is the caller's memory. On failure `*out` is
- * zeroed (a zeroed pick is refused by lb_report()).
+ * Ownership: borrows `lb`; `*out` is the caller's memory. On any failure `*out`
+ * is zeroed when `out` is not NULL (a zeroed pick is refused by lb_report()).
  *
  * Errors: LB_STATUS_NULL_POINTER (`lb` or `out` is NULL), LB_STATUS_NO_INSTANCE
  * (empty set, or nothing selectable), LB_STATUS_IN_FLIGHT_LIMIT (nothing
@@ -616,7 +616,7 @@ lb_status lb_select(struct lb_balancer *lb, struct lb_pick *out);
  *
  * Thread safety: as lb_select().
  * Ownership: borrows `lb` and the id array for the call; `*out` is the caller's
- * memory, zeroed on failure.
+ * memory, zeroed on any failure when `out` is not NULL.
  *
  * Errors: LB_STATUS_NULL_POINTER (`lb` or `out` is NULL, or `exclude_ids` is NULL
  * with `exclude_count` > 0), LB_STATUS_INVALID_ARGUMENT (an impossible

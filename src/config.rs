@@ -31,7 +31,7 @@ pub struct Config {
     /// `clock_refresh_ops` of its calls on a balancer; `stats`, `health` and
     /// `all_health` read it on every call. A report after the timeout but before the
     /// pick is seen to expire is accepted and counted once, as its outcome.
-    /// Default 300 000 (5 minutes). Range 0..=2^32 ms.
+    /// Default 300 000 (5 minutes). Range 0..=4 294 967 295 (2^32 - 1) ms.
     pub pick_timeout_ms: u64,
     /// Panic mode: when fewer than this fraction of the set is healthy, select from
     /// every instance regardless of health (capacity still applies), as Envoy does.

@@ -298,8 +298,8 @@ pub extern "C" fn lb_set_health_score(
 /// Thread safety: may be called concurrently with any call but
 /// lb_balancer_free(); takes no lock, allocates nothing and makes no system call
 /// while the set and health do not change.
-/// Ownership: borrows `lb`; `*out` is the caller's memory. On failure `*out` is
-/// zeroed (a zeroed pick is refused by lb_report()).
+/// Ownership: borrows `lb`; `*out` is the caller's memory. On any failure `*out`
+/// is zeroed when `out` is not NULL (a zeroed pick is refused by lb_report()).
 ///
 /// Errors: LB_STATUS_NULL_POINTER (`lb` or `out` is NULL), LB_STATUS_NO_INSTANCE
 /// (empty set, or nothing selectable), LB_STATUS_IN_FLIGHT_LIMIT (nothing
@@ -308,9 +308,12 @@ pub extern "C" fn lb_set_health_score(
 #[no_mangle]
 pub extern "C" fn lb_select(lb: *mut lb_balancer, out: *mut lb_pick) -> lb_status {
     guard(|| {
+        non_null(out)?;
+        // Zeroed first, so every failure (a NULL `lb` included) leaves it zeroed.
+        // SAFETY: `out` is not NULL; the caller passes a writable lb_pick.
+        unsafe { ptr::write_unaligned(out, lb_pick::default()) };
         // SAFETY: NULL or a live handle (the contract).
         let lb = unsafe { handle(lb) }?;
-        non_null(out)?;
         let result = lb.balancer.select();
         write_pick(out, &result);
         result.map(|_| ()).map_err(status_of)
@@ -335,7 +338,7 @@ fn write_pick(out: *mut lb_pick, result: &Result<Pick, Error>) {
 ///
 /// Thread safety: as lb_select().
 /// Ownership: borrows `lb` and the id array for the call; `*out` is the caller's
-/// memory, zeroed on failure.
+/// memory, zeroed on any failure when `out` is not NULL.
 ///
 /// Errors: LB_STATUS_NULL_POINTER (`lb` or `out` is NULL, or `exclude_ids` is NULL
 /// with `exclude_count` > 0), LB_STATUS_INVALID_ARGUMENT (an impossible
@@ -349,14 +352,13 @@ pub extern "C" fn lb_select_excluding(
     out: *mut lb_pick,
 ) -> lb_status {
     guard(|| {
+        non_null(out)?;
+        // Zeroed first, so every failure (a NULL `lb` included) leaves it zeroed.
+        // SAFETY: `out` is not NULL; the caller passes a writable lb_pick.
+        unsafe { ptr::write_unaligned(out, lb_pick::default()) };
         // SAFETY: NULL or a live handle (the contract).
         let lb = unsafe { handle(lb) }?;
-        non_null(out)?;
-        if let Err(status) = check_array(exclude_ids, exclude_count) {
-            // SAFETY: `out` is not NULL.
-            unsafe { ptr::write_unaligned(out, lb_pick::default()) };
-            return Err(status);
-        }
+        check_array(exclude_ids, exclude_count)?;
         let result = if exclude_count == 0 {
             lb.balancer.select_excluding(&[])
         } else if exclude_ids.align_offset(std::mem::align_of::<u64>()) == 0 {
