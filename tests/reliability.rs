@@ -143,7 +143,7 @@ fn maintenance_runs_on_every_balancer_a_thread_uses() {
         seed: 3,
         ..Config::default()
     };
-    let balancers: Vec<Balancer> = (0..12)
+    let balancers: Vec<Balancer> = (0..64)
         .map(|_| Balancer::with_clock(cfg.clone(), clock.clone()).unwrap())
         .collect();
     for b in &balancers {
