@@ -16,6 +16,7 @@ pub struct Config {
     /// made, so balancers built from one `Config` (and worker processes forked from
     /// one parent) never make the same random choices in step. Read the seed in
     /// use with [`Balancer::seed`](crate::Balancer::seed) and set it here to replay.
+    /// Read once, when the balancer is made: `set_config` does not reseed it.
     pub seed: u64,
     /// A pick not reported within this many milliseconds expires: its in-flight
     /// slot is released, it counts as cancelled and expired, and a later report of
