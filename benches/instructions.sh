@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Instructions per lb_select + lb_report pair through the C ABI, per strategy, at
+# n = 4, 64 and 1024 instances: benches/instructions.c linked against liblb.a runs
+# twice under callgrind (PAIRS_LO and PAIRS_HI pairs) and the difference is divided
+# by the difference in pairs, so set-up cancels. Instruction counts do not depend on
+# the machine's load, unlike times; use this to check the budget on a noisy machine.
+#
+#   benches/instructions.sh                     every strategy, n = 4 64 1024
+#   STRATEGIES="0 2" SIZES="64" benches/instructions.sh
+#
+# Needs valgrind and a C compiler. Prints one table (markdown).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PAIRS_LO=${PAIRS_LO:-20000}
+PAIRS_HI=${PAIRS_HI:-60000}
+STRATEGIES=${STRATEGIES:-0 1 2 3}
+SIZES=${SIZES:-4 64 1024}
+CC=${CC:-cc}
+command -v valgrind >/dev/null || { echo "valgrind not found (apt-get install valgrind)"; exit 1; }
+cargo build --release --lib -p lb -q
+TARGET=${CARGO_TARGET_DIR:-target}
+OUT=build/instructions
+mkdir -p "$OUT"
+LIBS=$(sed -n 's/^LIBS_PRIVATE ?= //p' Makefile)
+$CC -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/instructions.c \
+    "$TARGET/release/liblb.a" $LIBS -o "$OUT/instructions"
+
+instructions() { # STRATEGY N PAIRS -> total instructions of the run
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$OUT/instructions" "$1" "$2" "$3" 2>&1 \
+        | sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
+}
+
+name() {
+    case $1 in
+        0) echo round_robin ;; 1) echo least_connections ;;
+        2) echo weighted_response_time ;; 3) echo adaptive ;; *) echo "strategy $1" ;;
+    esac
+}
+
+header="| strategy |"
+rule="|---|"
+for n in $SIZES; do header="$header n = $n |"; rule="$rule---:|"; done
+echo "$header"
+echo "$rule"
+for s in $STRATEGIES; do
+    row="| $(name "$s") |"
+    for n in $SIZES; do
+        lo=$(instructions "$s" "$n" "$PAIRS_LO")
+        hi=$(instructions "$s" "$n" "$PAIRS_HI")
+        row="$row $(( (hi - lo) / (PAIRS_HI - PAIRS_LO) )) |"
+    done
+    echo "$row"
+done
