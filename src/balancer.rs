@@ -580,6 +580,7 @@ impl Balancer {
     fn publish(&self, w: &mut Writer, members: Vec<Member>) {
         w.generation += 1;
         let snap = Snapshot::build(w.generation, members, w.config.clone());
+        refresh_weights(&snap, &mut Scratch::default());
         self.cell.store(Arc::new(snap));
         self.generation.store(w.generation, Ordering::Release);
     }

@@ -135,8 +135,9 @@ impl Snapshot {
             decay: LatencyDecay::new(cfg.latency_tau_ms),
             cfg,
         };
-        let mut scratch = Scratch::default();
-        crate::strategy::weighted_response_time::refresh_weights(&snap, &mut scratch);
+        // The alias table starts uniform; the balancer fills in weighted response
+        // time's weights before it publishes the snapshot (the snapshot does not
+        // know how a strategy weighs its members).
         snap
     }
 
