@@ -1,4 +1,4 @@
-//! The command line of `shared/simulator.md`:
+//! The command line (`scenarios/FORMAT.md`):
 //! `lb-sim [FILE.toml ...] [--json] [--strategies a,b,...]`.
 
 use std::io::Write;

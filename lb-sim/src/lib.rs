@@ -2,7 +2,7 @@
 //! against every strategy of `lb`, with the real balancer on a virtual clock.
 //!
 //! The command line, scenario format and JSON output are those of
-//! `shared/simulator.md`; [`cli::main`] is the binary.
+//! `scenarios/FORMAT.md`; [`cli::main`] is the binary.
 
 pub mod balancer;
 pub mod cli;

@@ -1,5 +1,5 @@
 //! Results of a scenario: choosing the best strategy, the readable table and
-//! the `--json` document of `shared/simulator.md`.
+//! the `--json` document of `scenarios/FORMAT.md`.
 
 use std::fmt::Write as _;
 

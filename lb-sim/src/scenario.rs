@@ -1,4 +1,4 @@
-//! Scenario files: the TOML format of `shared/simulator.md`, parsed by hand
+//! Scenario files: the TOML format of `scenarios/FORMAT.md`, parsed by hand
 //! over `toml`'s spanned document so that every error names the file, the
 //! line and the key it is about.
 

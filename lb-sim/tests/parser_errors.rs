@@ -1,4 +1,4 @@
-//! Every bad input listed in `shared/simulator.md` is refused with a message
+//! Every bad input listed in `scenarios/FORMAT.md` is refused with a message
 //! naming the file, the line and the key, and exit status 2.
 
 use std::path::PathBuf;
