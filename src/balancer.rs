@@ -665,9 +665,7 @@ impl Balancer {
         // Let expiry see the new configuration now: a changed pick timeout starts
         // its fresh period at the time of the change. (Only expiry: a full pass
         // would move health and adaptive evaluations off their schedule.)
-        let now = self.clock.now_us();
-        self.now_us.fetch_max(now, Ordering::Relaxed);
-        self.expire(now);
+        let now = self.expire_now();
         let snap = self.cell.load_full();
         self.next_maintenance_us
             .store(now + maintenance_interval_us(&snap.cfg), Ordering::Relaxed);
@@ -781,10 +779,12 @@ impl Balancer {
     /// Applies expiry only: what the read accessors need before they answer. The
     /// health and adaptive evaluations keep their own schedule, so reading stats does
     /// not change later decisions.
-    fn expire_now(&self) {
+    /// Returns the time it read.
+    fn expire_now(&self) -> u64 {
         let now = self.clock.now_us();
         self.now_us.fetch_max(now, Ordering::Relaxed);
         self.expire(now);
+        now
     }
 
     fn expire(&self, now: u64) {

@@ -120,7 +120,10 @@ impl Snapshot {
             .collect();
         by_id.sort_unstable();
         let wrt = AliasTable::new(selectable.len());
-        let snap = Snapshot {
+        // The alias table starts uniform; the balancer fills in weighted response
+        // time's weights before it publishes the snapshot (the snapshot does not
+        // know how a strategy weighs its members).
+        Snapshot {
             generation,
             members: members.into_boxed_slice(),
             by_id: by_id.into_boxed_slice(),
@@ -134,11 +137,7 @@ impl Snapshot {
             healthy_count,
             decay: LatencyDecay::new(cfg.latency_tau_ms),
             cfg,
-        };
-        // The alias table starts uniform; the balancer fills in weighted response
-        // time's weights before it publishes the snapshot (the snapshot does not
-        // know how a strategy weighs its members).
-        snap
+        }
     }
 
     pub(crate) fn index_of(&self, id: u64) -> Option<usize> {
