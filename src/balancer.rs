@@ -653,10 +653,20 @@ impl Balancer {
 
     /// Replaces the configuration (validated first; on error nothing changes).
     pub fn set_config(&self, config: Config) -> Result<(), Error> {
-        config.validate()?;
-        let strategy = config.strategy;
+        self.update_config(|c| *c = config)
+    }
+
+    /// Changes the configuration in place: `edit` gets the configuration in force
+    /// and changes what it needs; the result is validated and applied, or on error
+    /// nothing changes. Racing calls are applied one after the other (under the
+    /// writer lock), so a read-modify-write never loses another caller's update.
+    pub fn update_config(&self, edit: impl FnOnce(&mut Config)) -> Result<(), Error> {
         let mut m = lock(&self.maint);
         let mut w = lock(&self.writer);
+        let mut config = w.config.clone();
+        edit(&mut config);
+        config.validate()?;
+        let strategy = config.strategy;
         w.config = config;
         self.apply_strategy(&mut m, strategy);
         let members = self.cell.load_full().members.to_vec();
