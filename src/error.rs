@@ -2,7 +2,10 @@
 
 use std::fmt;
 
+/// Marked `#[non_exhaustive]`: a minor version may add a variant, so a `match` on
+/// it outside lb needs a wildcard arm.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// Nothing can be selected: the set is empty, or every instance is at capacity
     /// or unhealthy (outside panic mode).

@@ -1,8 +1,12 @@
 //! Plain public value types: what callers pass in and get back.
 
 /// The selection algorithm. `Adaptive` runs one of the other three at a time.
+///
+/// Marked `#[non_exhaustive]`: a minor version may add a strategy, so a `match` on
+/// it outside lb needs a wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum Strategy {
     RoundRobin = 0,
     LeastConnections = 1,
@@ -51,7 +55,9 @@ impl Strategy {
     }
 }
 
-/// How a request ended.
+/// How a request ended. Deliberately exhaustive (not `#[non_exhaustive]`): a
+/// request succeeds, fails or is cancelled, a closed set, so a `match` on it needs
+/// no wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Outcome {
