@@ -1,11 +1,16 @@
-//! All of lb's knobs in one struct, with documented defaults and validation.
+//! All of lb's knobs in one struct. Its defaults and its validation are implemented
+//! in src/options.rs, from the option table.
 
-use crate::error::Error;
 use crate::types::Strategy;
 
 /// Balancer configuration. Every field has a default (see [`Config::default`]) and is
 /// checked by [`Config::validate`]: NaN, infinities, negatives and out-of-range values
-/// are refused with an error naming the field.
+/// are refused with an error naming the field. Each numeric field is an option of the
+/// C ABI too (`LB_OPTION_<FIELD>`); its `Range:` and `Default:` come from one table
+/// (src/options.rs) that validation, the defaults and the C header all follow.
+///
+/// Fields may be added in a minor version: build a `Config` with
+/// `Config { field: value, ..Config::default() }`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// The strategy to start with. Default: round robin.
@@ -32,97 +37,107 @@ pub struct Config {
     /// `clock_refresh_ops` of its calls on a balancer; `stats`, `health` and
     /// `all_health` read it on every call. A report after the timeout but before the
     /// pick is seen to expire is accepted and counted once, as its outcome.
-    /// Default 300 000 (5 minutes). Range 0..=4 294 967 295 (2^32 - 1) ms.
+    /// Range: [0, 4294967295], whole numbers. Default: 300000.
     pub pick_timeout_ms: u64,
     /// Panic mode: when fewer than this fraction of the set is healthy, select from
     /// every instance regardless of health (capacity still applies), as Envoy does.
-    /// Default 0.5. Range 0..=1 (0 = never panic).
+    /// 0 = never panic.
+    /// Range: [0, 1]. Default: 0.5.
     pub panic_threshold: f64,
-    /// An instance whose health score falls below this is ejected. Default 0.5.
-    /// Range (0, 1].
+    /// An instance whose health score falls below this is ejected.
+    /// Range: (0, 1]. Default: 0.5.
     pub unhealthy_threshold: f64,
-    /// Consecutive failures that eject an instance at once. Default 5 (Envoy's
-    /// outlier detection default). Range 1..=1 000 000.
+    /// Consecutive failures that eject an instance at once (the default is Envoy's
+    /// outlier detection default).
+    /// Range: [1, 1000000], whole numbers. Default: 5.
     pub consecutive_failures: u32,
     /// Recent outcomes (decayed count) an instance needs before its success rate or
-    /// latency can eject it. Default 10. Range 1..=1 000 000.
+    /// latency can eject it.
+    /// Range: [1, 1000000], whole numbers. Default: 10.
     pub min_samples: u32,
     /// Cool-down of a first ejection, in milliseconds; each further ejection doubles
-    /// it up to `max_ejection_ms`. Default 5 000. Range 1..=86 400 000.
+    /// it up to `max_ejection_ms`. Must not exceed `max_ejection_ms`.
+    /// Range: [1, 86400000], whole numbers. Default: 5000.
     pub base_ejection_ms: u64,
-    /// The longest cool-down. Default 300 000. Range base_ejection_ms..=86 400 000.
+    /// The longest cool-down, in milliseconds. Must be at least `base_ejection_ms`.
+    /// Range: [1, 86400000], whole numbers. Default: 300000.
     pub max_ejection_ms: u64,
     /// Successful trial requests in a row that return an ejected instance to service.
-    /// Default 5. Range 1..=10 000.
+    /// Range: [1, 10000], whole numbers. Default: 5.
     pub recovery_successes: u32,
     /// Fraction of picks offered to an instance on trial after its cool-down (at
-    /// most one trial request in flight per instance). Default 0.02. Range (0, 1].
+    /// most one trial request in flight per instance).
+    /// Range: (0, 1]. Default: 0.02.
     pub trial_ratio: f64,
     /// Time constant of the latency average, in milliseconds: a sample's weight decays
-    /// as exp(-age / tau), so bursts and trickles both converge. Default 5 000.
-    /// Range [1, 3 600 000].
+    /// as exp(-age / tau), so bursts and trickles both converge.
+    /// Range: [1, 3600000]. Default: 5000.
     pub latency_tau_ms: f64,
     /// Time constant of the success-rate average used for health, in milliseconds.
-    /// Default 10 000. Range [1, 3 600 000].
+    /// Range: [1, 3600000]. Default: 10000.
     pub health_window_ms: f64,
     /// Latency outlier ratio: an instance this many times slower than the median of
     /// the set scores exactly `unhealthy_threshold` on latency alone (slower ones are
-    /// ejected; faster ones only lose some score). Default 10. Range (1, 1e6].
+    /// ejected; faster ones only lose some score).
+    /// Range: (1, 1000000]. Default: 10.
     pub latency_outlier_ratio: f64,
     /// A failure is averaged into the latency as at least this many times the median
     /// latency of the set, so a fast-failing instance does not look fast.
-    /// Default 5. Range [1, 1e6].
+    /// Range: [1, 1000000]. Default: 5.
     pub failure_penalty_factor: f64,
     /// Adaptive: completed requests per evaluation window; the window's length in
-    /// time follows the request rate, within the two bounds below. Default 2 000.
-    /// Range 10..=10 000 000.
+    /// time follows the request rate, within the two bounds below.
+    /// Range: [10, 10000000], whole numbers. Default: 2000.
     pub adaptive_window_requests: u32,
-    /// Adaptive: shortest evaluation window, in milliseconds. Default 1 000.
-    /// Range 1..=3 600 000.
+    /// Adaptive: shortest evaluation window, in milliseconds. Must not exceed
+    /// `adaptive_max_window_ms`.
+    /// Range: [1, 3600000], whole numbers. Default: 1000.
     pub adaptive_min_window_ms: u64,
-    /// Adaptive: longest evaluation window, in milliseconds. Default 30 000.
-    /// Range adaptive_min_window_ms..=3 600 000.
+    /// Adaptive: longest evaluation window, in milliseconds. Must be at least
+    /// `adaptive_min_window_ms`.
+    /// Range: [1, 3600000], whole numbers. Default: 30000.
     pub adaptive_max_window_ms: u64,
     /// Adaptive: another strategy must be predicted this fraction better than the
-    /// active one, in two windows running, before adaptive switches. Default 0.1.
-    /// Range [0, 1).
+    /// active one, in two windows running, before adaptive switches.
+    /// Range: [0, 1). Default: 0.1.
     pub adaptive_hysteresis: f64,
     /// How often the background bookkeeping (expiry, health evaluation, weight
-    /// refresh, adaptive evaluation) runs, in milliseconds. Default 100.
-    /// Range 1..=60 000.
+    /// refresh, adaptive evaluation) runs, in milliseconds.
+    /// Range: [1, 60000], whole numbers. Default: 100.
     pub maintenance_interval_ms: u64,
     /// Each thread reads the clock once every this many of its calls (selects and
-    /// reports) on a balancer; the clock is never read on every call. Default 16.
-    /// Range 1..=65 536.
+    /// reports) on a balancer; the clock is never read on every call.
+    /// Range: [1, 65536], whole numbers. Default: 16.
     pub clock_refresh_ops: u32,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            strategy: Strategy::RoundRobin,
-            seed: 0,
-            pick_timeout_ms: 300_000,
-            panic_threshold: 0.5,
-            unhealthy_threshold: 0.5,
-            consecutive_failures: 5,
-            min_samples: 10,
-            base_ejection_ms: 5_000,
-            max_ejection_ms: 300_000,
-            recovery_successes: 5,
-            trial_ratio: 0.02,
-            latency_tau_ms: 5_000.0,
-            health_window_ms: 10_000.0,
-            latency_outlier_ratio: 10.0,
-            failure_penalty_factor: 5.0,
-            adaptive_window_requests: 2_000,
-            adaptive_min_window_ms: 1_000,
-            adaptive_max_window_ms: 30_000,
-            adaptive_hysteresis: 0.1,
-            maintenance_interval_ms: 100,
-            clock_refresh_ops: 16,
-        }
-    }
+impl Config {
+    /// The defaults of the fields that are not options (round robin, seed 0), with
+    /// every option field 0: `Config::default` (in src/options.rs) fills the options
+    /// in from the option table.
+    pub(crate) const OPTIONS_UNSET: Config = Config {
+        strategy: Strategy::RoundRobin,
+        seed: 0,
+        pick_timeout_ms: 0,
+        panic_threshold: 0.0,
+        unhealthy_threshold: 0.0,
+        consecutive_failures: 0,
+        min_samples: 0,
+        base_ejection_ms: 0,
+        max_ejection_ms: 0,
+        recovery_successes: 0,
+        trial_ratio: 0.0,
+        latency_tau_ms: 0.0,
+        health_window_ms: 0.0,
+        latency_outlier_ratio: 0.0,
+        failure_penalty_factor: 0.0,
+        adaptive_window_requests: 0,
+        adaptive_min_window_ms: 0,
+        adaptive_max_window_ms: 0,
+        adaptive_hysteresis: 0.0,
+        maintenance_interval_ms: 0,
+        clock_refresh_ops: 0,
+    };
 }
 
 /// 64 bits from the operating system's entropy source (a system call each time, so
@@ -154,133 +169,10 @@ pub(crate) fn entropy_seed() -> u64 {
     }
 }
 
-const DAY_MS: u64 = 86_400_000;
-const HOUR_MS: f64 = 3_600_000.0;
-
-fn float_in(field: &'static str, v: f64, lo: f64, hi: f64, lo_open: bool) -> Result<(), Error> {
-    if !v.is_finite() {
-        return Err(Error::invalid(field, format!("{v} is not a finite number")));
-    }
-    let low_ok = if lo_open { v > lo } else { v >= lo };
-    if !low_ok || v > hi {
-        let open = if lo_open { "(" } else { "[" };
-        return Err(Error::invalid(
-            field,
-            format!("{v} is outside {open}{lo}, {hi}]"),
-        ));
-    }
-    Ok(())
-}
-
-fn int_in(field: &'static str, v: u64, lo: u64, hi: u64) -> Result<(), Error> {
-    if v < lo || v > hi {
-        return Err(Error::invalid(field, format!("{v} is outside {lo}..={hi}")));
-    }
-    Ok(())
-}
-
-impl Config {
-    /// Checks every field; the first bad one is named in the error.
-    pub fn validate(&self) -> Result<(), Error> {
-        int_in("pick_timeout_ms", self.pick_timeout_ms, 0, u32::MAX as u64)?;
-        float_in("panic_threshold", self.panic_threshold, 0.0, 1.0, false)?;
-        float_in(
-            "unhealthy_threshold",
-            self.unhealthy_threshold,
-            0.0,
-            1.0,
-            true,
-        )?;
-        int_in(
-            "consecutive_failures",
-            self.consecutive_failures as u64,
-            1,
-            1_000_000,
-        )?;
-        int_in("min_samples", self.min_samples as u64, 1, 1_000_000)?;
-        int_in("base_ejection_ms", self.base_ejection_ms, 1, DAY_MS)?;
-        int_in(
-            "max_ejection_ms",
-            self.max_ejection_ms,
-            self.base_ejection_ms,
-            DAY_MS,
-        )?;
-        int_in(
-            "recovery_successes",
-            self.recovery_successes as u64,
-            1,
-            10_000,
-        )?;
-        float_in("trial_ratio", self.trial_ratio, 0.0, 1.0, true)?;
-        float_in("latency_tau_ms", self.latency_tau_ms, 1.0, HOUR_MS, false)?;
-        float_in(
-            "health_window_ms",
-            self.health_window_ms,
-            1.0,
-            HOUR_MS,
-            false,
-        )?;
-        float_in(
-            "latency_outlier_ratio",
-            self.latency_outlier_ratio,
-            1.0,
-            1e6,
-            true,
-        )?;
-        float_in(
-            "failure_penalty_factor",
-            self.failure_penalty_factor,
-            1.0,
-            1e6,
-            false,
-        )?;
-        int_in(
-            "adaptive_window_requests",
-            self.adaptive_window_requests as u64,
-            10,
-            10_000_000,
-        )?;
-        int_in(
-            "adaptive_min_window_ms",
-            self.adaptive_min_window_ms,
-            1,
-            3_600_000,
-        )?;
-        int_in(
-            "adaptive_max_window_ms",
-            self.adaptive_max_window_ms,
-            self.adaptive_min_window_ms,
-            3_600_000,
-        )?;
-        float_in(
-            "adaptive_hysteresis",
-            self.adaptive_hysteresis,
-            0.0,
-            1.0,
-            false,
-        )?;
-        if self.adaptive_hysteresis >= 1.0 {
-            return Err(Error::invalid("adaptive_hysteresis", "must be below 1"));
-        }
-        int_in(
-            "maintenance_interval_ms",
-            self.maintenance_interval_ms,
-            1,
-            60_000,
-        )?;
-        int_in(
-            "clock_refresh_ops",
-            self.clock_refresh_ops as u64,
-            1,
-            65_536,
-        )?;
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn default_is_valid() {

@@ -28,6 +28,7 @@ pub mod ffi;
 mod health;
 mod instance;
 mod local;
+pub(crate) mod options;
 mod snapshot;
 mod strategy;
 #[doc(hidden)]

@@ -161,10 +161,7 @@ fn new_balancer(
         Some(seed) => Balancer::with_seed(config, seed),
     }
     .map_err(status_of)?;
-    let handle = Box::new(lb_balancer {
-        balancer,
-        config_lock: Default::default(),
-    });
+    let handle = Box::new(lb_balancer { balancer });
     // SAFETY: as above.
     unsafe { ptr::write_unaligned(out, Box::into_raw(handle)) };
     Ok(())
@@ -221,7 +218,6 @@ pub extern "C" fn lb_set_strategy(lb: *mut lb_balancer, strategy: lb_strategy) -
         // SAFETY: NULL or a live handle (the contract).
         let lb = unsafe { handle(lb) }?;
         let strategy = strategy_from(strategy)?;
-        let _config = lb.config_lock.lock().unwrap_or_else(|e| e.into_inner());
         lb.balancer.set_strategy(strategy);
         Ok(())
     })
@@ -534,13 +530,14 @@ pub extern "C" fn lb_set_option(lb: *mut lb_balancer, option: lb_option, value: 
     guard(|| {
         // SAFETY: NULL or a live handle (the contract).
         let lb = unsafe { handle(lb) }?;
-        let spec = options::find(option).ok_or(LB_STATUS_INVALID_ARGUMENT)?;
-        let _config = lb.config_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut config = lb.balancer.config();
-        if !spec.set(&mut config, value) {
-            return Err(LB_STATUS_INVALID_ARGUMENT);
-        }
-        lb.balancer.set_config(config).map_err(status_of)
+        let row = crate::options::by_id(option).ok_or(LB_STATUS_INVALID_ARGUMENT)?;
+        let value = row.parse(value).ok_or(LB_STATUS_INVALID_ARGUMENT)?;
+        // Read, changed and validated under the balancer's writer lock, so
+        // concurrent lb_set_option() and lb_set_strategy() calls never undo each
+        // other.
+        lb.balancer
+            .update_config(|config| row.set(config, value))
+            .map_err(status_of)
     })
 }
 
@@ -563,8 +560,8 @@ pub extern "C" fn lb_get_option(
         // SAFETY: NULL or a live handle (the contract).
         let lb = unsafe { handle(lb) }?;
         non_null(value)?;
-        let spec = options::find(option).ok_or(LB_STATUS_INVALID_ARGUMENT)?;
-        let current = spec.get(&lb.balancer.config());
+        let row = crate::options::by_id(option).ok_or(LB_STATUS_INVALID_ARGUMENT)?;
+        let current = row.get(&lb.balancer.config());
         // SAFETY: not NULL; the caller passes a writable double.
         unsafe { ptr::write_unaligned(value, current) };
         Ok(())

@@ -1,9 +1,9 @@
-//! Tests of the C ABI layer from Rust: the panic guard, the option table against
-//! the core's Config, the header's documented ranges against the table, and the
-//! struct layouts.
+//! Tests of the C ABI layer from Rust: the panic guard, the option ids, ranges and
+//! defaults of the header and of `Config`'s field docs against the core table, and
+//! the struct layouts.
 
-use super::options::OPTIONS;
 use super::*;
+use crate::options::{by_name, OptionSpec, OPTIONS};
 use std::mem::{align_of, size_of, MaybeUninit};
 use std::ptr::{addr_of, null, null_mut};
 
@@ -32,7 +32,7 @@ fn guard_turns_a_panic_into_internal_and_the_balancer_stays_usable() {
     });
     assert_eq!(status, LB_STATUS_INTERNAL);
     assert_eq!(guard_value(7u32, || panic!("another")), 7);
-    // Still usable, including the configuration lock.
+    // Still usable, configuration changes included.
     let mut pick = lb_pick::default();
     assert_eq!(lb_select(lb, &mut pick), LB_STATUS_OK);
     assert_eq!(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 10), LB_STATUS_OK);
@@ -78,6 +78,7 @@ fn status_texts_are_static_and_nul_terminated() {
 #[test]
 fn every_error_maps_to_its_status() {
     assert_eq!(status_of(Error::NoInstance), LB_STATUS_NO_INSTANCE);
+    assert_eq!(status_of(Error::InFlightLimit), LB_STATUS_IN_FLIGHT_LIMIT);
     assert_eq!(
         status_of(Error::UnknownInstance(3)),
         LB_STATUS_UNKNOWN_INSTANCE
@@ -96,151 +97,162 @@ fn every_error_maps_to_its_status() {
     );
 }
 
-/// The option table's ids are the constants, in order, and distinct.
-#[test]
-fn option_table_is_complete() {
-    for (i, spec) in OPTIONS.iter().enumerate() {
-        assert_eq!(spec.id as usize, i + 1, "{} out of order", spec.name);
-        assert_eq!(find(spec.id).map(|s| s.name), Some(spec.name));
-    }
-    assert!(find(0).is_none());
-    assert!(find(OPTIONS.len() as u32 + 1).is_none());
+/// The `LB_OPTION_<NAME> <id>` pairs of `text`, for lines that start with `prefix`
+/// and whose value follows the name after `separator`.
+fn option_ids<'a>(text: &'a str, prefix: &str, separator: &str) -> Vec<(&'a str, &'a str)> {
+    text.lines()
+        .filter_map(|line| line.strip_prefix(prefix))
+        .map(|rest| {
+            let (name, value) = rest
+                .split_once(separator)
+                .unwrap_or_else(|| panic!("no value after {prefix}{rest}"));
+            (name.trim(), value.trim().trim_end_matches(';'))
+        })
+        .collect()
 }
 
-fn nudge(value: f64, whole: bool, up: bool) -> f64 {
-    let step = if whole {
-        1.0
-    } else {
-        (value.abs() * 1e-9).max(1e-9)
-    };
-    if up {
-        value + step
-    } else {
-        value - step
-    }
-}
-
-fn is_whole(spec: &options::OptionSpec) -> bool {
-    !matches!(spec.field, options::Field::F64(..))
-}
-
-/// Each row's default is Config::default()'s, and its bounds are where the core's
-/// validation puts them: the documented ends (or just inside an open end) are
-/// accepted, just outside refused.
-#[test]
-fn option_table_matches_the_core_config() {
-    let defaults = Config::default();
-    for spec in OPTIONS.iter() {
-        assert_eq!(spec.get(&defaults), spec.default, "{} default", spec.name);
-    }
-    let whole = |s: &options::OptionSpec| is_whole(s);
-    // Lower ends, in table order (a base before its maximum).
-    let mut config = Config::default();
-    for spec in OPTIONS.iter() {
-        let low = if spec.min_open {
-            nudge(spec.min, whole(spec), true)
-        } else {
-            spec.min
-        };
-        let below = if spec.min_open {
-            spec.min
-        } else {
-            nudge(spec.min, whole(spec), false)
-        };
-        let mut refused = config.clone();
-        if spec.set(&mut refused, below) {
-            assert!(
-                refused.validate().is_err(),
-                "{} accepted {below}",
-                spec.name
-            );
-        }
-        assert!(spec.set(&mut config, low), "{} {low}", spec.name);
-        assert!(config.validate().is_ok(), "{} refused {low}", spec.name);
-    }
-    // Upper ends, in reverse order (a maximum before its base).
-    let mut config = Config::default();
-    for spec in OPTIONS.iter().rev() {
-        let high = if spec.max_open {
-            nudge(spec.max, whole(spec), false)
-        } else {
-            spec.max
-        };
-        let above = if spec.max_open {
-            spec.max
-        } else {
-            nudge(spec.max, whole(spec), true)
-        };
-        let mut refused = config.clone();
-        assert!(spec.set(&mut refused, above), "{} {above}", spec.name);
-        assert!(
-            refused.validate().is_err(),
-            "{} accepted {above}",
-            spec.name
+/// Checks that every `LB_OPTION_*` of `where_` is a row of the table with the
+/// same id, and that every row is there.
+fn ids_match_the_table(where_: &str, pairs: &[(&str, &str)]) {
+    for (name, value) in pairs {
+        let field = name.to_ascii_lowercase();
+        let spec = by_name(&field)
+            .unwrap_or_else(|| panic!("{where_} has LB_OPTION_{name}; the table has no {field}"));
+        assert_eq!(
+            value.parse::<u32>().ok(),
+            Some(spec.id),
+            "{where_}: LB_OPTION_{name} is {value}, the table's id is {}",
+            spec.id
         );
-        assert!(spec.set(&mut config, high), "{} {high}", spec.name);
-        assert!(config.validate().is_ok(), "{} refused {high}", spec.name);
     }
-}
-
-/// Values that cannot be the field's type never reach the config.
-#[test]
-fn option_values_of_the_wrong_kind_are_refused() {
     for spec in OPTIONS.iter() {
-        let mut config = Config::default();
-        let before = config.clone();
-        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-            assert!(!spec.set(&mut config, bad), "{} took {bad}", spec.name);
-        }
-        if is_whole(spec) {
-            for bad in [0.5, -1.0, 1e300, spec.default + 0.25] {
-                assert!(!spec.set(&mut config, bad), "{} took {bad}", spec.name);
-            }
-        }
-        assert_eq!(config, before);
+        let name = spec.name.to_ascii_uppercase();
+        let count = pairs.iter().filter(|(n, _)| *n == name).count();
+        assert_eq!(count, 1, "{where_}: LB_OPTION_{name} appears {count} times");
     }
 }
 
-/// The header documents every option's range and default as the table has them.
+/// Of a doc comment's lines, those that state a range or a default must be exactly
+/// the row's one line.
+fn documents(spec: &OptionSpec, where_: &str, doc: &[&str]) {
+    let stated: Vec<&str> = doc
+        .iter()
+        .copied()
+        .filter(|l| l.contains("Range:") || l.contains("Default:"))
+        .collect();
+    let expected = spec.doc_line();
+    assert_eq!(
+        stated,
+        [expected.as_str()],
+        "{where_} documents {} otherwise than the table",
+        spec.name
+    );
+}
+
+/// The `(field, doc lines)` of `Config`'s fields, from the source of src/config.rs.
+fn config_field_docs(source: &str) -> Vec<(&str, Vec<&str>)> {
+    let start = source.find("pub struct Config {").expect("struct Config");
+    let body = &source[start..start + source[start..].find("\n}").expect("end of Config")];
+    let mut fields = Vec::new();
+    let mut doc = Vec::new();
+    for line in body.lines().skip(1).map(str::trim) {
+        if let Some(text) = line.strip_prefix("///") {
+            doc.push(text.strip_prefix(' ').unwrap_or(text));
+        } else if let Some(rest) = line.strip_prefix("pub ") {
+            let name = &rest[..rest.find(':').expect("field name")];
+            fields.push((name, std::mem::take(&mut doc)));
+        }
+    }
+    fields
+}
+
+/// The option ids, ranges and defaults shown by the header, by the constants of
+/// src/ffi/options.rs and by the doc comments of `Config`'s fields are the table's,
+/// and each of them has every option of the table and no other.
 #[test]
-fn header_documents_each_option_as_the_table_does() {
+fn header_and_config_document_each_option_as_the_table_does() {
     let header = include_str!("../../include/lb.h");
+    ids_match_the_table(
+        "include/lb.h",
+        &option_ids(header, "#define LB_OPTION_", " "),
+    );
+    ids_match_the_table(
+        "src/ffi/options.rs",
+        &option_ids(
+            include_str!("options.rs"),
+            "pub const LB_OPTION_",
+            ": lb_option =",
+        ),
+    );
     for spec in OPTIONS.iter() {
-        let define = format!("#define {} {}\n", spec.name, spec.id);
-        let at = header
-            .find(&define)
-            .unwrap_or_else(|| panic!("{define:?} missing from include/lb.h"));
-        let comment = &header[header[..at].rfind("/**").expect("doc comment")..at];
-        let line = comment
-            .lines()
-            .find(|l| l.contains("Range: "))
-            .unwrap_or_else(|| panic!("{} has no Range line", spec.name));
-        let fmt = |v: f64| {
-            if v == v.trunc() && v.abs() < 1e15 {
-                format!("{}", v as i64)
-            } else {
-                format!("{v}")
-            }
-        };
-        let expected = format!(
-            "Range: {}{}, {}{}{}. Default: {}.",
-            if spec.min_open { "(" } else { "[" },
-            fmt(spec.min),
-            fmt(spec.max),
-            if spec.max_open { ")" } else { "]" },
-            if is_whole(spec) {
-                ", whole numbers"
-            } else {
-                ""
-            },
-            fmt(spec.default),
+        let define = format!(
+            "#define LB_OPTION_{} {}\n",
+            spec.name.to_ascii_uppercase(),
+            spec.id
         );
+        let at = header.find(&define).expect("checked above");
+        let comment = &header[header[..at].rfind("/**").expect("doc comment")..at];
+        let doc: Vec<&str> = comment
+            .lines()
+            .map(|l| l.trim_start().trim_start_matches('*').trim())
+            .collect();
+        documents(spec, "include/lb.h", &doc);
+    }
+    let fields = config_field_docs(include_str!("../config.rs"));
+    for (name, doc) in &fields {
+        match by_name(name) {
+            Some(spec) => documents(spec, "src/config.rs", doc),
+            None => {
+                assert!(
+                    ["strategy", "seed"].contains(name),
+                    "Config::{name} is not in the option table"
+                );
+                assert!(
+                    !doc.iter().any(|l| l.contains("Range:")),
+                    "Config::{name} documents a range but is not in the option table"
+                );
+            }
+        }
+    }
+    for spec in OPTIONS.iter() {
         assert!(
-            line.contains(&expected),
-            "{}: header says {line:?}, table says {expected:?}",
+            fields.iter().any(|(name, _)| *name == spec.name),
+            "the table's {} is not a field of Config",
             spec.name
         );
     }
+}
+
+/// lb_set_option() refuses a value the option's type cannot hold, and a value out
+/// of range, and changes nothing then.
+#[test]
+fn set_option_refuses_bad_values_and_changes_nothing() {
+    let lb = new_balancer(LB_STRATEGY_ROUND_ROBIN);
+    // SAFETY: live handle.
+    let before = unsafe { &*lb }.balancer.config();
+    for bad in [f64::NAN, f64::INFINITY, 2.5, -1.0, 1e6 + 1.0] {
+        assert_eq!(
+            lb_set_option(lb, LB_OPTION_MIN_SAMPLES, bad),
+            LB_STATUS_INVALID_ARGUMENT,
+            "{bad}"
+        );
+    }
+    for bad in [f64::NAN, f64::NEG_INFINITY, 0.0, 1.5] {
+        assert_eq!(
+            lb_set_option(lb, LB_OPTION_TRIAL_RATIO, bad),
+            LB_STATUS_INVALID_ARGUMENT,
+            "{bad}"
+        );
+    }
+    assert_eq!(lb_set_option(lb, 0, 1.0), LB_STATUS_INVALID_ARGUMENT);
+    assert_eq!(lb_set_option(lb, 20, 1.0), LB_STATUS_INVALID_ARGUMENT);
+    assert_eq!(
+        lb_set_option(null_mut(), LB_OPTION_MIN_SAMPLES, 1.0),
+        LB_STATUS_NULL_POINTER
+    );
+    // SAFETY: live handle.
+    assert_eq!(unsafe { &*lb }.balancer.config(), before);
+    lb_balancer_free(lb);
 }
 
 #[test]

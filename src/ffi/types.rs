@@ -2,7 +2,6 @@
 //! `repr(C)` structs whose layouts the contract fixes.
 
 use crate::{Balancer, HealthStatus, LoadBalancerStats, Pick};
-use std::sync::Mutex;
 
 /// What every fallible lb function returns: one of the `LB_STATUS_*` values.
 /// A plain integer, never an enum type, so that values added by a later 1.x are
@@ -213,10 +212,6 @@ pub struct lb_health {
 /// any number of threads.
 pub struct lb_balancer {
     pub(crate) balancer: Balancer,
-    /// Serialises read-modify-write changes of the configuration
-    /// (lb_set_option(), lb_set_strategy()) so concurrent ones do not undo each
-    /// other. Never taken by lb_select() or lb_report().
-    pub(crate) config_lock: Mutex<()>,
 }
 
 const _: () = assert!(std::mem::size_of::<lb_instance>() == 16);

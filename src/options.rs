@@ -1,0 +1,433 @@
+//! The option table: every numeric knob of [`Config`] described once, with its C
+//! option id (`LB_OPTION_*`), its type, its range and its default.
+//! `Config::validate` and `Config::default` are implemented here from the table, and
+//! the C ABI's lb_set_option() / lb_get_option() look rows up in it by id, so a
+//! range or a default is written in one place. Tests check the doc comments of
+//! `Config`'s fields and of the C header against the table.
+//!
+//! This module sits next to `config` at the bottom of the crate: it reads `config`
+//! and `error`, and `config` does not read it.
+
+use crate::config::Config;
+use crate::error::Error;
+
+/// A value of an option's own type, made by [`OptionSpec::parse`] (from the C ABI's
+/// double) or read by [`OptionSpec::value`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Value {
+    U64(u64),
+    U32(u32),
+    F64(f64),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::U64(v) => write!(f, "{v}"),
+            Value::U32(v) => write!(f, "{v}"),
+            Value::F64(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+impl Value {
+    /// The value as a double (exact for every value in an option's range).
+    pub(crate) fn as_f64(self) -> f64 {
+        match self {
+            Value::U64(v) => v as f64,
+            Value::U32(v) => v as f64,
+            Value::F64(v) => v,
+        }
+    }
+}
+
+/// The kind of a row's [`Config`] field (a whole number stored as `u64` or `u32`, or
+/// a float), and how the row reads and writes it.
+#[derive(Clone, Copy)]
+enum Access {
+    U64(fn(&Config) -> u64, fn(&mut Config, u64)),
+    U32(fn(&Config) -> u32, fn(&mut Config, u32)),
+    F64(fn(&Config) -> f64, fn(&mut Config, f64)),
+}
+
+/// One row of the option table.
+#[derive(Clone, Copy)]
+pub(crate) struct OptionSpec {
+    /// The C option id: the value of `LB_OPTION_<NAME in capitals>`.
+    pub(crate) id: u32,
+    /// The [`Config`] field, e.g. "pick_timeout_ms"; errors name it.
+    pub(crate) name: &'static str,
+    access: Access,
+    /// Lowest value; excluded itself when `min_open`.
+    pub(crate) min: f64,
+    pub(crate) min_open: bool,
+    /// Highest value; excluded itself when `max_open`.
+    pub(crate) max: f64,
+    pub(crate) max_open: bool,
+    /// `Config::default()`'s value.
+    pub(crate) default: f64,
+}
+
+macro_rules! access {
+    (u64 $f:ident) => {
+        Access::U64(|c| c.$f, |c, v| c.$f = v)
+    };
+    (u32 $f:ident) => {
+        Access::U32(|c| c.$f, |c, v| c.$f = v)
+    };
+    (f64 $f:ident) => {
+        Access::F64(|c| c.$f, |c, v| c.$f = v)
+    };
+}
+
+macro_rules! spec {
+    ($id:literal, $ty:ident $field:ident, $lo:ident $min:expr, $max:expr, $hi:ident, $default:expr) => {
+        OptionSpec {
+            id: $id,
+            name: stringify!($field),
+            access: access!($ty $field),
+            min: $min as f64,
+            min_open: spec!(@open $lo),
+            max: $max as f64,
+            max_open: spec!(@open $hi),
+            default: $default as f64,
+        }
+    };
+    (@open closed) => {
+        false
+    };
+    (@open open) => {
+        true
+    };
+}
+
+/// Every option, in id order: id, type and field, lower bound, upper bound, default.
+/// A bound is `closed` when the value itself is allowed and `open` when it is
+/// excluded. Two ranges also depend on another option (checked by
+/// `Config::validate`): max_ejection_ms >= base_ejection_ms and
+/// adaptive_max_window_ms >= adaptive_min_window_ms.
+pub(crate) static OPTIONS: [OptionSpec; 19] = [
+    spec!(1, u64 pick_timeout_ms, closed 0, u32::MAX, closed, 300_000),
+    spec!(2, f64 panic_threshold, closed 0, 1, closed, 0.5),
+    spec!(3, f64 unhealthy_threshold, open 0, 1, closed, 0.5),
+    spec!(4, u32 consecutive_failures, closed 1, 1_000_000, closed, 5),
+    spec!(5, u32 min_samples, closed 1, 1_000_000, closed, 10),
+    spec!(6, u64 base_ejection_ms, closed 1, 86_400_000, closed, 5_000),
+    spec!(7, u64 max_ejection_ms, closed 1, 86_400_000, closed, 300_000),
+    spec!(8, u32 recovery_successes, closed 1, 10_000, closed, 5),
+    spec!(9, f64 trial_ratio, open 0, 1, closed, 0.02),
+    spec!(10, f64 latency_tau_ms, closed 1, 3_600_000, closed, 5_000),
+    spec!(11, f64 health_window_ms, closed 1, 3_600_000, closed, 10_000),
+    spec!(12, f64 latency_outlier_ratio, open 1, 1e6, closed, 10),
+    spec!(13, f64 failure_penalty_factor, closed 1, 1e6, closed, 5),
+    spec!(14, u32 adaptive_window_requests, closed 10, 10_000_000, closed, 2_000),
+    spec!(15, u64 adaptive_min_window_ms, closed 1, 3_600_000, closed, 1_000),
+    spec!(16, u64 adaptive_max_window_ms, closed 1, 3_600_000, closed, 30_000),
+    spec!(17, f64 adaptive_hysteresis, closed 0, 1, open, 0.1),
+    spec!(18, u64 maintenance_interval_ms, closed 1, 60_000, closed, 100),
+    spec!(19, u32 clock_refresh_ops, closed 1, 65_536, closed, 16),
+];
+
+/// Pairs of options where the first may not exceed the second: (lesser, greater).
+/// The error names the greater one.
+const ORDERED: [(&str, &str); 2] = [
+    ("base_ejection_ms", "max_ejection_ms"),
+    ("adaptive_min_window_ms", "adaptive_max_window_ms"),
+];
+
+/// The row with C option id `id`, or `None` for an unknown one.
+pub(crate) fn by_id(id: u32) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|spec| spec.id == id)
+}
+
+/// The row of the [`Config`] field `name`, or `None`.
+pub(crate) fn by_name(name: &str) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|spec| spec.name == name)
+}
+
+/// A whole number in `0..=max`, or `None`.
+fn whole(value: f64, max: u64) -> Option<u64> {
+    // Every `max` used here is at most 2^53, so `max as f64` is exact.
+    if value.is_finite() && value.fract() == 0.0 && value >= 0.0 && value <= max as f64 {
+        Some(value as u64)
+    } else {
+        None
+    }
+}
+
+impl OptionSpec {
+    /// Whether the option takes only whole numbers.
+    #[cfg(test)]
+    pub(crate) fn is_whole(&self) -> bool {
+        !matches!(self.access, Access::F64(..))
+    }
+
+    /// `value` as the option's type, or `None` when it cannot be one (NaN,
+    /// infinite; for a whole-number option also fractional, negative or too large
+    /// for the field). The range itself is checked by `Config::validate`.
+    pub(crate) fn parse(&self, value: f64) -> Option<Value> {
+        match self.access {
+            Access::U64(..) => whole(value, 1 << 53).map(Value::U64),
+            Access::U32(..) => whole(value, u32::MAX as u64).map(|v| Value::U32(v as u32)),
+            Access::F64(..) => value.is_finite().then_some(Value::F64(value)),
+        }
+    }
+
+    /// The option's current value in `config`.
+    pub(crate) fn value(&self, config: &Config) -> Value {
+        match self.access {
+            Access::U64(get, _) => Value::U64(get(config)),
+            Access::U32(get, _) => Value::U32(get(config)),
+            Access::F64(get, _) => Value::F64(get(config)),
+        }
+    }
+
+    /// The option's current value in `config`, as a double.
+    pub(crate) fn get(&self, config: &Config) -> f64 {
+        self.value(config).as_f64()
+    }
+
+    /// Writes `value` (from this row's [`parse`](Self::parse)) into `config`'s field.
+    ///
+    /// # Panics
+    /// When `value` is of another type than the field: a bug in lb.
+    pub(crate) fn set(&self, config: &mut Config, value: Value) {
+        match (self.access, value) {
+            (Access::U64(_, set), Value::U64(v)) => set(config, v),
+            (Access::U32(_, set), Value::U32(v)) => set(config, v),
+            (Access::F64(_, set), Value::F64(v)) => set(config, v),
+            _ => panic!("{}: {value:?} is not of the field's type", self.name),
+        }
+    }
+
+    /// The range as an interval: "[1, 86400000]", "(0, 1]", ...
+    pub(crate) fn interval(&self) -> String {
+        format!(
+            "{}{}, {}{}",
+            if self.min_open { "(" } else { "[" },
+            self.min,
+            self.max,
+            if self.max_open { ")" } else { "]" },
+        )
+    }
+
+    /// The line that documents the option, in `Config`'s field docs and in the
+    /// header: "Range: [1, 86400000], whole numbers. Default: 5000."
+    #[cfg(test)]
+    pub(crate) fn doc_line(&self) -> String {
+        format!(
+            "Range: {}{}. Default: {}.",
+            self.interval(),
+            if self.is_whole() {
+                ", whole numbers"
+            } else {
+                ""
+            },
+            self.default,
+        )
+    }
+
+    /// Checks `value` against the range; the error names the field.
+    fn check(&self, value: Value) -> Result<(), Error> {
+        let inside = match value {
+            Value::F64(v) if !v.is_finite() => {
+                return Err(Error::invalid(
+                    self.name,
+                    format!("{v} is not a finite number"),
+                ))
+            }
+            Value::F64(v) => self.admits(v, self.min, self.max),
+            // Whole-number bounds are exact in u64 (a test checks they are whole).
+            Value::U64(v) => self.admits(v, self.min as u64, self.max as u64),
+            Value::U32(v) => self.admits(v as u64, self.min as u64, self.max as u64),
+        };
+        if inside {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                self.name,
+                format!("{value} is outside {}", self.interval()),
+            ))
+        }
+    }
+
+    fn admits<T: PartialOrd>(&self, v: T, min: T, max: T) -> bool {
+        let low = if self.min_open { v > min } else { v >= min };
+        let high = if self.max_open { v < max } else { v <= max };
+        low && high
+    }
+}
+
+impl Config {
+    /// Checks every field; the first bad one is named in the error. Each option's
+    /// range is its row of the option table; on top of the ranges,
+    /// `max_ejection_ms` must be at least `base_ejection_ms` and
+    /// `adaptive_max_window_ms` at least `adaptive_min_window_ms`. `strategy` and
+    /// `seed` take every value of their types.
+    pub fn validate(&self) -> Result<(), Error> {
+        for spec in OPTIONS.iter() {
+            spec.check(spec.value(self))?;
+        }
+        for (lesser, greater) in ORDERED {
+            let (lo, hi) = (row(lesser).value(self), row(greater).value(self));
+            if hi.as_f64() < lo.as_f64() {
+                return Err(Error::invalid(
+                    row(greater).name,
+                    format!("{hi} is below {lesser} ({lo})"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The row of a field the table has (a test checks every name used here).
+fn row(name: &str) -> &'static OptionSpec {
+    by_name(name).expect("an option of the table")
+}
+
+impl Default for Config {
+    /// Every option at its table default; round robin, and seed 0 (draw one from
+    /// entropy).
+    fn default() -> Self {
+        let mut config = Config::OPTIONS_UNSET;
+        for spec in OPTIONS.iter() {
+            let value = spec
+                .parse(spec.default)
+                .expect("a default of the field's type");
+            spec.set(&mut config, value);
+        }
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ids are 1..=19 in order, names are distinct, bounds of whole-number options
+    /// are whole, and every default is of its field's type and in its range.
+    #[test]
+    fn option_table_is_consistent() {
+        for (i, spec) in OPTIONS.iter().enumerate() {
+            assert_eq!(spec.id as usize, i + 1, "{} out of order", spec.name);
+            assert_eq!(by_id(spec.id).map(|s| s.name), Some(spec.name));
+            assert_eq!(by_name(spec.name).map(|s| s.id), Some(spec.id));
+            if spec.is_whole() {
+                for bound in [spec.min, spec.max] {
+                    assert!(bound.fract() == 0.0 && (0.0..=(1u64 << 53) as f64).contains(&bound));
+                }
+            }
+            let value = spec.parse(spec.default).expect(spec.name);
+            assert!(spec.check(value).is_ok(), "{} default", spec.name);
+        }
+        assert!(by_id(0).is_none());
+        assert!(by_id(OPTIONS.len() as u32 + 1).is_none());
+        for (lesser, greater) in ORDERED {
+            assert!(by_name(lesser).is_some() && by_name(greater).is_some());
+        }
+    }
+
+    fn set_f64(spec: &OptionSpec, config: &mut Config, value: f64) -> bool {
+        match spec.parse(value) {
+            Some(v) => {
+                spec.set(config, v);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn nudge(value: f64, whole: bool, up: bool) -> f64 {
+        let step = if whole {
+            1.0
+        } else {
+            (value.abs() * 1e-9).max(1e-9)
+        };
+        if up {
+            value + step
+        } else {
+            value - step
+        }
+    }
+
+    /// Config::default() takes each row's default, and validation puts each bound
+    /// where the row says: the ends (or just inside an open end) are accepted, just
+    /// outside refused, with an error naming the field.
+    #[test]
+    fn validation_follows_the_table() {
+        let defaults = Config::default();
+        for spec in OPTIONS.iter() {
+            assert_eq!(spec.get(&defaults), spec.default, "{} default", spec.name);
+        }
+        let refuses = |config: &Config, spec: &OptionSpec, v: f64| match config.validate() {
+            Err(Error::InvalidArgument { field, .. }) => assert_eq!(field, spec.name, "{v}"),
+            other => panic!("{} accepted {v}: {other:?}", spec.name),
+        };
+        // Lower ends, in table order (a base before its maximum).
+        let mut config = Config::default();
+        for spec in OPTIONS.iter() {
+            let (low, below) = if spec.min_open {
+                (nudge(spec.min, spec.is_whole(), true), spec.min)
+            } else {
+                (spec.min, nudge(spec.min, spec.is_whole(), false))
+            };
+            let mut refused = config.clone();
+            if set_f64(spec, &mut refused, below) {
+                refuses(&refused, spec, below);
+            }
+            assert!(set_f64(spec, &mut config, low), "{} {low}", spec.name);
+            assert!(config.validate().is_ok(), "{} refused {low}", spec.name);
+        }
+        // Upper ends, in reverse order (a maximum before its base).
+        let mut config = Config::default();
+        for spec in OPTIONS.iter().rev() {
+            let (high, above) = if spec.max_open {
+                (nudge(spec.max, spec.is_whole(), false), spec.max)
+            } else {
+                (spec.max, nudge(spec.max, spec.is_whole(), true))
+            };
+            let mut refused = config.clone();
+            assert!(set_f64(spec, &mut refused, above), "{} {above}", spec.name);
+            refuses(&refused, spec, above);
+            assert!(set_f64(spec, &mut config, high), "{} {high}", spec.name);
+            assert!(config.validate().is_ok(), "{} refused {high}", spec.name);
+        }
+        // The pairs: a greater one below its lesser one is refused, naming it.
+        for (lesser, greater) in ORDERED {
+            let mut config = Config::default();
+            let lo = by_name(lesser).unwrap();
+            let hi = by_name(greater).unwrap();
+            assert!(set_f64(lo, &mut config, 1000.0) && set_f64(hi, &mut config, 1000.0));
+            assert!(config.validate().is_ok());
+            assert!(set_f64(hi, &mut config, 999.0));
+            refuses(&config, hi, 999.0);
+        }
+    }
+
+    /// Values that cannot be the field's type are not parsed.
+    #[test]
+    fn values_of_the_wrong_kind_are_not_parsed() {
+        for spec in OPTIONS.iter() {
+            for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+                assert_eq!(spec.parse(bad), None, "{} took {bad}", spec.name);
+            }
+            if spec.is_whole() {
+                for bad in [0.5, -1.0, 1e300, spec.default + 0.25] {
+                    assert_eq!(spec.parse(bad), None, "{} took {bad}", spec.name);
+                }
+            }
+        }
+        // A NaN or an out-of-range integer set from Rust is refused by validate.
+        let nan = Config {
+            latency_tau_ms: f64::NAN,
+            ..Config::default()
+        };
+        assert!(nan.validate().is_err());
+        let huge = Config {
+            pick_timeout_ms: u64::MAX,
+            ..Config::default()
+        };
+        assert!(huge.validate().is_err());
+    }
+}
