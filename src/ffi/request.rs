@@ -1,0 +1,144 @@
+//! The request path: select a pick, report how its request ended.
+
+use super::guard::{check_array, guard, handle, non_null, read_array, status_of};
+use super::types::*;
+use crate::{Error, Outcome, Pick};
+use std::ptr;
+
+/// Selects an instance with the current strategy and writes the pick to `*out`.
+/// Every successful select must be followed by exactly one lb_report() of the
+/// pick (or the pick expires after the pick timeout).
+///
+/// Thread safety: may be called concurrently with any call but
+/// lb_balancer_free(); takes no lock, allocates nothing and makes no system call
+/// while the set and health do not change.
+/// Ownership: borrows `lb`; `*out` is the caller's memory. On any failure `*out`
+/// is zeroed when `out` is not NULL (a zeroed pick is refused by lb_report()).
+///
+/// Errors: LB_STATUS_NULL_POINTER (`lb` or `out` is NULL), LB_STATUS_NO_INSTANCE
+/// (empty set, or nothing selectable), LB_STATUS_IN_FLIGHT_LIMIT (nothing
+/// selectable, and an instance was passed over only because it holds
+/// LB_IN_FLIGHT_MAX picks), LB_STATUS_INTERNAL.
+#[no_mangle]
+pub extern "C" fn lb_select(lb: *mut lb_balancer, out: *mut lb_pick) -> lb_status {
+    guard(|| {
+        non_null(out)?;
+        // Zeroed first, so every failure (a NULL `lb` included) leaves it zeroed.
+        // SAFETY: `out` is not NULL; the caller passes a writable lb_pick.
+        unsafe { ptr::write_unaligned(out, lb_pick::default()) };
+        // SAFETY: NULL or a live handle (the contract).
+        let lb = unsafe { handle(lb) }?;
+        let result = lb.balancer.select();
+        write_pick(out, &result);
+        result.map(|_| ()).map_err(status_of)
+    })
+}
+
+/// Writes a select's pick, or a zeroed one after a failure, to `out` (not NULL).
+#[inline(always)]
+fn write_pick(out: *mut lb_pick, result: &Result<Pick, Error>) {
+    let value = match result {
+        Ok(pick) => lb_pick::from(*pick),
+        Err(_) => lb_pick::default(),
+    };
+    // SAFETY: the caller checked `out` for NULL; it points to a writable lb_pick.
+    unsafe { ptr::write_unaligned(out, value) };
+}
+
+/// Like lb_select(), but avoids the `exclude_count` ids at `exclude_ids` (the
+/// instances already tried, for a retry) while any other instance is selectable;
+/// when none is, it selects as lb_select() would, so it fails only where
+/// lb_select() fails. Unknown ids in the list are ignored.
+///
+/// Thread safety: as lb_select().
+/// Ownership: borrows `lb` and the id array for the call; `*out` is the caller's
+/// memory, zeroed on any failure when `out` is not NULL.
+///
+/// Errors: LB_STATUS_NULL_POINTER (`lb` or `out` is NULL, or `exclude_ids` is NULL
+/// with `exclude_count` > 0), LB_STATUS_INVALID_ARGUMENT (an impossible
+/// `exclude_count`), LB_STATUS_NO_INSTANCE, LB_STATUS_IN_FLIGHT_LIMIT,
+/// LB_STATUS_INTERNAL.
+#[no_mangle]
+pub extern "C" fn lb_select_excluding(
+    lb: *mut lb_balancer,
+    exclude_ids: *const u64,
+    exclude_count: usize,
+    out: *mut lb_pick,
+) -> lb_status {
+    guard(|| {
+        non_null(out)?;
+        // Zeroed first, so every failure (a NULL `lb` included) leaves it zeroed.
+        // SAFETY: `out` is not NULL; the caller passes a writable lb_pick.
+        unsafe { ptr::write_unaligned(out, lb_pick::default()) };
+        // SAFETY: NULL or a live handle (the contract).
+        let lb = unsafe { handle(lb) }?;
+        check_array(exclude_ids, exclude_count)?;
+        let result = if exclude_count == 0 {
+            lb.balancer.select_excluding(&[])
+        } else if exclude_ids.align_offset(std::mem::align_of::<u64>()) == 0 {
+            // SAFETY: checked, aligned, and the caller passes `exclude_count` ids
+            // that it does not write during the call.
+            let ids = unsafe { std::slice::from_raw_parts(exclude_ids, exclude_count) };
+            lb.balancer.select_excluding(ids)
+        } else {
+            // SAFETY: checked; read without alignment.
+            let ids = unsafe { read_array(exclude_ids, exclude_count) };
+            lb.balancer.select_excluding(&ids)
+        };
+        write_pick(out, &result);
+        result.map(|_| ()).map_err(status_of)
+    })
+}
+
+/// Reports how the request of `*pick` ended: `outcome` is an LB_OUTCOME_* value,
+/// `latency_us` its latency in microseconds (used for LB_OUTCOME_SUCCESS and
+/// LB_OUTCOME_FAILURE, ignored for LB_OUTCOME_CANCELLED). A latency above
+/// LB_MAX_LATENCY_US counts as LB_MAX_LATENCY_US and the pick is settled as usual,
+/// so a negative duration cast to uint64_t cannot wreck the averages. Releases the
+/// pick's in-flight slot. A pick whose instance has since been removed still counts in
+/// lb_stats, never in any instance of the current set.
+///
+/// lb checks every pick before it changes anything: a zeroed, corrupted, forged or
+/// foreign pick, or one that has expired, returns LB_STATUS_INVALID_PICK and
+/// changes nothing. A report that comes after the pick timeout but before lb has
+/// seen the pick expire (see LB_OPTION_PICK_TIMEOUT_MS) is accepted and counted
+/// once, as its outcome; a pick is never counted both as reported and as expired.
+///
+/// Reporting the same pick twice is a caller's bug that lb survives: no count
+/// goes below zero, no other instance is affected, and once every pick is
+/// settled in_flight is 0 and total_requests == successes + failures + cancelled.
+/// Detection is best effort: lb keeps no per-pick memory, only per-instance
+/// in-flight counts per pick-timeout period. The second report returns
+/// LB_STATUS_INVALID_PICK when no other pick of the same instance from the same
+/// period is still outstanding (always the case with one request at a time per
+/// instance). Otherwise it is taken as that other pick's report, and the other
+/// pick's own report is refused later with LB_STATUS_INVALID_PICK.
+///
+/// Thread safety: may be called concurrently with any call but
+/// lb_balancer_free(), from any thread (not only the one that selected); takes no
+/// lock, allocates nothing and makes no system call while the set and health do
+/// not change (a pick whose instance was removed takes a short lock).
+/// Ownership: borrows `lb` and `*pick` for the call; the pick is spent afterwards.
+///
+/// Errors: LB_STATUS_NULL_POINTER (`lb` or `pick` is NULL),
+/// LB_STATUS_INVALID_ARGUMENT (unknown outcome), LB_STATUS_INVALID_PICK,
+/// LB_STATUS_INTERNAL.
+#[no_mangle]
+pub extern "C" fn lb_report(
+    lb: *mut lb_balancer,
+    pick: *const lb_pick,
+    outcome: lb_outcome,
+    latency_us: u64,
+) -> lb_status {
+    guard(|| {
+        // SAFETY: NULL or a live handle (the contract).
+        let lb = unsafe { handle(lb) }?;
+        non_null(pick)?;
+        let outcome = Outcome::from_u32(outcome).ok_or(LB_STATUS_INVALID_ARGUMENT)?;
+        // SAFETY: not NULL; the caller passes a readable lb_pick.
+        let pick = Pick::from(unsafe { ptr::read_unaligned(pick) });
+        lb.balancer
+            .report(&pick, outcome, latency_us)
+            .map_err(status_of)
+    })
+}
