@@ -8,7 +8,8 @@
 #   make uninstall PREFIX=...
 #   make header               regenerate include/lb.h with the pinned cbindgen
 #   make cbindgen             install the pinned cbindgen (the version pinned in cbindgen.toml)
-#   make test                 every test: lint (fmt, clippy, no import cycle in src/), cargo test (core, simulator, C ABI unit
+#   make test                 every test: lint (fmt, clippy, no import cycle in src/, no file
+#                             in src/ over 450 lines), cargo test (core, simulator, C ABI unit
 #                             tests, doc tests), the memory check, tests/c-abi.sh,
 #                             instructions per pair with many balancers (callgrind),
 #                             ThreadSanitizer on the C stress program, a one-minute
@@ -80,6 +81,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	python3 tests/import-cycles.py
+	tests/file-lengths.sh
 
 fuzz:
 	fuzz/run.sh $(FUZZ_SECONDS)
