@@ -55,3 +55,24 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Why the request path refused a call: the internal, `Copy` form of the errors
+/// select and report can return, so the request path carries no drop glue; it
+/// becomes an [`Error`] (or a C status) at the edge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    NoInstance,
+    InFlightLimit,
+    InvalidPick,
+}
+
+impl From<Refused> for Error {
+    #[inline]
+    fn from(r: Refused) -> Error {
+        match r {
+            Refused::NoInstance => Error::NoInstance,
+            Refused::InFlightLimit => Error::InFlightLimit,
+            Refused::InvalidPick => Error::InvalidPick,
+        }
+    }
+}

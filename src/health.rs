@@ -15,8 +15,8 @@
 //! Ejection needs `min_samples` recent outcomes, so one early failure cannot eject.
 
 use crate::config::Config;
-use crate::instance::{InstanceState, EJECTED, HEALTHY, PROBATION};
-use crate::snapshot::Member;
+use crate::instance::InstanceState;
+use crate::member::Member;
 use crate::sync::Ordering;
 
 /// What one evaluation did.
@@ -57,8 +57,8 @@ pub(crate) fn evaluate(
         .saturating_sub(st.seen_failures.load(Ordering::Relaxed));
     st.seen_successes.store(c.successes, Ordering::Relaxed);
     st.seen_failures.store(c.failures, Ordering::Relaxed);
-    let kind = st.health_kind();
-    let (ok, fail) = if kind == HEALTHY {
+    let healthy = st.health.is_healthy();
+    let (ok, fail) = if healthy {
         let decay = libm::exp(-(dt_us as f64) / (cfg.health_window_ms * 1000.0));
         (
             st.recent_successes.load(Ordering::Relaxed) * decay + d_ok as f64,
@@ -76,24 +76,38 @@ pub(crate) fn evaluate(
         * rate
         * streak_factor(st.consecutive_failures(), cfg)
         * latency_factor(st.latency_ewma(), median, cfg);
-    st.passive_score.store(
-        if kind == EJECTED { 0.0 } else { passive },
-        Ordering::Relaxed,
-    );
-    match kind {
-        HEALTHY => {
-            if samples >= cfg.min_samples as f64
-                && passive < cfg.unhealthy_threshold
-                && st.try_eject(now_us, cfg)
-            {
-                return Verdict::Ejected;
-            }
-            st.forgive_ejection(now_us, cfg);
-            Verdict::Unchanged
+    let ejected = st.health.is_ejected();
+    st.passive_score
+        .store(if ejected { 0.0 } else { passive }, Ordering::Relaxed);
+    if healthy {
+        if samples >= cfg.min_samples as f64
+            && passive < cfg.unhealthy_threshold
+            && st.health.try_eject(now_us, cfg)
+        {
+            return Verdict::Ejected;
         }
-        EJECTED if st.try_begin_probation(now_us) => Verdict::OnTrial,
-        PROBATION | EJECTED => Verdict::Unchanged,
-        _ => Verdict::Unchanged,
+        st.health.forgive(now_us, cfg);
+    } else if ejected && st.health.try_begin_probation(now_us) {
+        return Verdict::OnTrial;
+    }
+    Verdict::Unchanged
+}
+
+/// How the live state lets an instance be picked: the one rule the snapshot is
+/// built with and that the staleness check compares against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Selectable {
+    /// In service: picked by the strategies.
+    pub healthy: bool,
+    /// On probation: offered trial requests only.
+    pub on_trial: bool,
+}
+
+pub(crate) fn selectable(st: &InstanceState, cfg: &Config) -> Selectable {
+    let external_ok = st.external_score.load(Ordering::Acquire) >= cfg.unhealthy_threshold;
+    Selectable {
+        healthy: external_ok && st.health.is_healthy(),
+        on_trial: external_ok && st.health.on_probation(),
     }
 }
 
@@ -101,9 +115,6 @@ pub(crate) fn evaluate(
 /// `on_trial`: whether the snapshot offers it trial traffic (`None` in panic mode,
 /// where there is no trial list).
 pub(crate) fn view_is_stale(m: &Member, on_trial: Option<bool>, cfg: &Config) -> bool {
-    let kind = m.state.health_kind();
-    let external_ok = m.state.external_score.load(Ordering::Acquire) >= cfg.unhealthy_threshold;
-    let healthy = kind == HEALTHY && external_ok;
-    let trial = kind == PROBATION && external_ok;
-    healthy != m.healthy || on_trial.is_some_and(|t| t != trial)
+    let now = selectable(&m.state, cfg);
+    now.healthy != m.healthy || on_trial.is_some_and(|t| t != now.on_trial)
 }

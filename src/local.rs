@@ -1,95 +1,141 @@
-//! Per-thread state: a cached snapshot, the round-robin cursor, the random generator
-//! and this thread's share of the latency totals. Keeping these per thread is what
-//! lets select and report write no line that every thread writes. The balancer keeps
-//! one `LocalEntry` per thread that uses it (`sync::PerThread`), freed with it.
+//! Per-thread state: a cached snapshot, the strategies' per-thread choice state and
+//! this thread's share of the latency totals. Keeping these per thread is what lets
+//! select and report write no line that every thread writes. The balancer keeps one
+//! slot per thread that uses it, each on its own cache lines, freed with it.
+//!
+//! The cache sees the balancer only through `Published` (the snapshot and its
+//! generation): it knows nothing else about it.
+
+use std::cell::UnsafeCell;
 
 use crossbeam_utils::CachePadded;
-use rand::{RngCore, SeedableRng};
-use rand_pcg::Pcg64Mcg;
 
-use crate::snapshot::Snapshot;
-use crate::sync::{Arc, AtomicU64, Ordering};
+use crate::snapshot::{Published, Snapshot};
+use crate::strategy::Picker;
+use crate::sync::{Arc, AtomicU64, Ordering, PerThread};
 
-/// Latency totals of successful requests, written by one thread (or, for the shared
-/// fallback shard, by any thread with read-modify-writes).
-#[derive(Default)]
+/// Latency totals of one thread's successful requests: written by that thread
+/// alone, read by `stats`.
 pub(crate) struct Shard {
     pub latency_sum_us: AtomicU64,
     pub successes: AtomicU64,
 }
 
 impl Shard {
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         Shard {
             latency_sum_us: AtomicU64::new(0),
             successes: AtomicU64::new(0),
         }
     }
 
-    /// Adds one success. `owned`: only this thread writes the shard, so a load and a
+    /// Adds one success. Only the owning thread writes the shard, so a load and a
     /// store suffice (no read-modify-write on the request path).
-    #[inline]
-    pub(crate) fn add(&self, latency_us: u64, owned: bool) {
-        if owned {
-            let s = self.latency_sum_us.load(Ordering::Relaxed);
-            self.latency_sum_us
-                .store(s.wrapping_add(latency_us), Ordering::Relaxed);
-            let c = self.successes.load(Ordering::Relaxed);
-            self.successes.store(c + 1, Ordering::Relaxed);
-        } else {
-            self.latency_sum_us.fetch_add(latency_us, Ordering::Relaxed);
-            self.successes.fetch_add(1, Ordering::Relaxed);
-        }
+    #[inline(always)]
+    pub(crate) fn add(&self, latency_us: u64) {
+        let s = self.latency_sum_us.load(Ordering::Relaxed);
+        self.latency_sum_us
+            .store(s.wrapping_add(latency_us), Ordering::Relaxed);
+        let c = self.successes.load(Ordering::Relaxed);
+        self.successes.store(c + 1, Ordering::Relaxed);
     }
 }
-
-pub(crate) type PaddedShard = CachePadded<Shard>;
 
 /// What one thread keeps for one balancer.
-pub(crate) struct LocalState {
-    /// Round-robin position in the snapshot's cycle (kept below the cycle's length).
-    pub cursor: u64,
-    pub rng: Pcg64Mcg,
-    /// Selects since this thread last read the clock.
-    pub ops: u32,
-    pub shard: Arc<PaddedShard>,
-    pub owned_shard: bool,
+pub(crate) struct LocalEntry {
+    /// The snapshot this thread last loaded, replaced when the generation moves.
+    pub snapshot: Arc<Snapshot>,
+    pub picker: Picker,
+    /// Calls left before this thread reads the clock again.
+    countdown: u32,
 }
 
-impl LocalState {
-    pub(crate) fn new(seed: u64, ordinal: u64, shard: Arc<PaddedShard>, owned: bool) -> Self {
-        let mixed = seed ^ ordinal.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        LocalState {
-            // Threads start at different places in the cycle so they do not move in step.
-            cursor: (ordinal as u32).wrapping_mul(0x9E37_79B9) as u64,
-            rng: Pcg64Mcg::seed_from_u64(mixed),
-            ops: 0,
-            shard,
-            owned_shard: owned,
+impl LocalEntry {
+    pub(crate) fn new(snapshot: Arc<Snapshot>, picker: Picker) -> LocalEntry {
+        LocalEntry {
+            countdown: snapshot.cfg.clock_refresh_ops,
+            snapshot,
+            picker,
         }
     }
 
-    #[inline]
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        self.rng.next_u64()
-    }
-
-    /// Uniform in 0..n (n > 0), by multiply-shift.
-    #[inline]
-    pub(crate) fn below(&mut self, n: usize) -> usize {
-        (((self.rng.next_u64() >> 32) * n as u64) >> 32) as usize
-    }
-
-    /// Uniform in [0, 1).
-    #[inline]
-    pub(crate) fn unit(&mut self) -> f64 {
-        (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    /// Counts one call; true once every `clock_refresh_ops` calls, when this thread
+    /// should read the clock.
+    #[inline(always)]
+    pub(crate) fn clock_due(&mut self) -> bool {
+        self.countdown -= 1;
+        if self.countdown == 0 {
+            self.countdown = self.snapshot.cfg.clock_refresh_ops;
+            return true;
+        }
+        false
     }
 }
 
-/// What one thread keeps for one balancer: the snapshot it last loaded (replaced
-/// when the balancer's generation moves) and its local state.
-pub(crate) struct LocalEntry {
-    pub snapshot: Arc<Snapshot>,
-    pub state: LocalState,
+/// One thread's slot: its entry, which only that thread touches, and its shard,
+/// which `stats` reads from any thread.
+struct Slot {
+    entry: UnsafeCell<LocalEntry>,
+    shard: Shard,
+}
+
+// SAFETY: `entry` is reached only through `Locals::current`, by the thread that
+// owns the slot (a thread that takes over an exited thread's slot is then its only
+// user); other threads only read `shard`, whose fields are atomics.
+unsafe impl Sync for Slot {}
+
+/// Every thread's slot for one balancer.
+pub(crate) struct Locals(PerThread<CachePadded<Slot>>);
+
+impl Locals {
+    pub(crate) fn new() -> Locals {
+        Locals(PerThread::new())
+    }
+
+    /// This thread's entry and shard, the entry made by `make` on the thread's
+    /// first call, with its snapshot brought up to `published`'s generation: one
+    /// thread-local read and one atomic load in the steady state, no reference
+    /// counting.
+    ///
+    /// # Safety
+    /// The caller stops using the returned entry before it calls anything that
+    /// could call `current` again on this thread (a user-supplied clock, say), and
+    /// calls `current` again to continue: each thread's entry has one user at a time.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn current(
+        &self,
+        published: &Published,
+        make: impl FnOnce() -> LocalEntry,
+    ) -> (&mut LocalEntry, &Shard) {
+        let slot = self.0.get_or(|| {
+            CachePadded::new(Slot {
+                entry: UnsafeCell::new(make()),
+                shard: Shard::new(),
+            })
+        });
+        // SAFETY: the slot belongs to this thread (`PerThread`), and the caller's
+        // contract rules out a second live reference on this thread.
+        let entry = unsafe { &mut *slot.entry.get() };
+        if entry.snapshot.generation != published.generation() {
+            refresh(entry, published);
+        }
+        (entry, &slot.shard)
+    }
+
+    /// The latency totals of every thread: (sum in us, successes).
+    pub(crate) fn latency_totals(&self) -> (u64, u64) {
+        self.0.iter().fold((0u64, 0u64), |(sum, n), slot| {
+            (
+                sum.wrapping_add(slot.shard.latency_sum_us.load(Ordering::Acquire)),
+                n + slot.shard.successes.load(Ordering::Acquire),
+            )
+        })
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn refresh(entry: &mut LocalEntry, published: &Published) {
+    entry.snapshot = published.load();
 }

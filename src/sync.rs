@@ -8,12 +8,12 @@
 //! atomics are loom `AtomicU64`s holding the bits.
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+pub(crate) use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Arc, Mutex, MutexGuard};
 #[cfg(loom)]
@@ -43,51 +43,113 @@ pub(crate) use atomic_float::AtomicF64;
 
 /// Per-object thread-local storage: one `T` for each thread that uses the object,
 /// all dropped with it, so state kept per (thread, balancer) needs no global table
-/// and no eviction. `thread_local::ThreadLocal` normally (a lookup is a thread id
-/// read and an indexed load); under loom, a loom thread-local list per thread.
+/// and no eviction. Normally `thread_local::ThreadLocal` (a lookup is a thread id
+/// read and an indexed load) behind a one-entry cache per thread: a thread that
+/// keeps using the same object finds its value with one thread-local read and a
+/// compare. Under loom, a list of (loom thread, value) per object.
 #[cfg(not(loom))]
-pub(crate) use thread_local::ThreadLocal as PerThread;
+pub(crate) struct PerThread<T: Send> {
+    /// Never reused, so the cache cannot mistake a new object for a dropped one at
+    /// the same address.
+    id: u64,
+    values: thread_local::ThreadLocal<T>,
+}
 
-#[cfg(loom)]
-pub(crate) struct PerThread<T: Send + 'static> {
-    owner: u64,
-    _values: std::marker::PhantomData<fn() -> T>,
+#[cfg(not(loom))]
+std::thread_local! {
+    /// The object this thread used last (its id) and this thread's value in it.
+    static LAST_USED: std::cell::Cell<(u64, *const ())> =
+        const { std::cell::Cell::new((0, std::ptr::null())) };
+}
+
+#[cfg(not(loom))]
+impl<T: Send> PerThread<T> {
+    pub(crate) fn new() -> Self {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        PerThread {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            values: thread_local::ThreadLocal::new(),
+        }
+    }
+
+    /// This thread's value, made by `create` on its first use.
+    #[inline(always)]
+    pub(crate) fn get_or(&self, create: impl FnOnce() -> T) -> &T {
+        let (id, value) = LAST_USED.with(std::cell::Cell::get);
+        if id == self.id {
+            // SAFETY: the pointer was stored by `get_or_slow` of this very object
+            // (ids are never reused) on this thread, and points into `values`,
+            // which keeps each thread's value in place until `self` is dropped.
+            return unsafe { &*value.cast::<T>() };
+        }
+        self.get_or_slow(create)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_or_slow(&self, create: impl FnOnce() -> T) -> &T {
+        let value = self.values.get_or(create);
+        LAST_USED.with(|c| c.set((self.id, (value as *const T).cast())));
+        value
+    }
+
+    /// Every thread's value. A thread that has exited leaves its value behind, and
+    /// a later thread may take it over (thread ids are recycled).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T>
+    where
+        T: Sync,
+    {
+        self.values.iter()
+    }
 }
 
 #[cfg(loom)]
-loom::thread_local! {
-    static PER_THREAD: std::cell::RefCell<Vec<(u64, Box<dyn std::any::Any>)>> =
-        std::cell::RefCell::new(Vec::new());
+pub(crate) struct PerThread<T: Send + 'static> {
+    values: std::sync::Mutex<Vec<(loom::thread::ThreadId, Box<T>)>>,
 }
 
 #[cfg(loom)]
 impl<T: Send + 'static> PerThread<T> {
     pub(crate) fn new() -> Self {
-        static NEXT_OWNER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         PerThread {
-            owner: NEXT_OWNER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            _values: std::marker::PhantomData,
+            values: std::sync::Mutex::new(Vec::new()),
         }
     }
 
+    fn find(&self, me: loom::thread::ThreadId) -> Option<*const T> {
+        let values = self.values.lock().unwrap_or_else(|p| p.into_inner());
+        values
+            .iter()
+            .find(|(id, _)| *id == me)
+            .map(|(_, v)| &**v as *const T)
+    }
+
     pub(crate) fn get_or(&self, create: impl FnOnce() -> T) -> &T {
-        let value: *const T = PER_THREAD.with(|slots| {
-            if let Some(v) = slots
-                .borrow()
-                .iter()
-                .find(|(owner, _)| *owner == self.owner)
-                .and_then(|(_, v)| v.downcast_ref::<T>())
-            {
-                return v as *const T;
+        let me = loom::thread::current().id();
+        let value = match self.find(me) {
+            Some(v) => v,
+            None => {
+                // Made outside the registry's lock: `create` may run loom operations,
+                // and loom may switch threads at any of them.
+                let boxed = Box::new(create());
+                let v: *const T = &*boxed;
+                let mut values = self.values.lock().unwrap_or_else(|p| p.into_inner());
+                values.push((me, boxed));
+                v
             }
-            let boxed = Box::new(create());
-            let v: *const T = &*boxed;
-            slots.borrow_mut().push((self.owner, boxed));
-            v
-        });
-        // SAFETY: the box stays in this thread's list, unmoved, until the thread
-        // ends, which outlives every call that holds the reference.
+        };
+        // SAFETY: each box stays in the list, unmoved, until `self` is dropped.
         unsafe { &*value }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T>
+    where
+        T: Sync,
+    {
+        let values = self.values.lock().unwrap_or_else(|p| p.into_inner());
+        let all: Vec<*const T> = values.iter().map(|(_, v)| &**v as *const T).collect();
+        // SAFETY: as in `get_or`.
+        all.into_iter().map(|v| unsafe { &*v })
     }
 }
 

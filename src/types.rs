@@ -22,13 +22,6 @@ impl Strategy {
         Strategy::Adaptive,
     ];
 
-    /// The strategies adaptive chooses among.
-    pub(crate) const CONCRETE: [Strategy; 3] = [
-        Strategy::RoundRobin,
-        Strategy::LeastConnections,
-        Strategy::WeightedResponseTime,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             Strategy::RoundRobin => "round_robin",
@@ -47,11 +40,15 @@ impl Strategy {
         Strategy::ALL.into_iter().find(|s| *s as u32 == v)
     }
 
+    /// The strategy stored as `v` by lb itself (never an unknown value).
+    #[inline(always)]
     pub(crate) fn from_u8(v: u8) -> Strategy {
-        Strategy::ALL
-            .into_iter()
-            .find(|s| *s as u8 == v)
-            .unwrap_or(Strategy::RoundRobin)
+        match v {
+            1 => Strategy::LeastConnections,
+            2 => Strategy::WeightedResponseTime,
+            3 => Strategy::Adaptive,
+            _ => Strategy::RoundRobin,
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! The request path: select a pick, report how its request ended.
 
-use super::guard::{check_array, guard, handle, non_null, read_array, status_of};
+use super::guard::{check_array, guard, handle, non_null, read_array};
 use super::types::*;
-use crate::{Error, Outcome, Pick};
+use crate::error::Refused;
+use crate::{Outcome, Pick};
 use std::ptr;
 
 /// Selects an instance with the current strategy and writes the pick to `*out`.
@@ -23,20 +24,29 @@ use std::ptr;
 pub extern "C" fn lb_select(lb: *mut lb_balancer, out: *mut lb_pick) -> lb_status {
     guard(|| {
         non_null(out)?;
-        // Zeroed first, so every failure (a NULL `lb` included) leaves it zeroed.
-        // SAFETY: `out` is not NULL; the caller passes a writable lb_pick.
-        unsafe { ptr::write_unaligned(out, lb_pick::default()) };
         // SAFETY: NULL or a live handle (the contract).
-        let lb = unsafe { handle(lb) }?;
-        let result = lb.balancer.select();
+        let result = match unsafe { handle(lb) } {
+            Ok(lb) => lb.balancer.try_select(&[]).map_err(refused_status),
+            Err(status) => Err(status),
+        };
         write_pick(out, &result);
-        result.map(|_| ()).map_err(status_of)
+        result.map(|_| ())
     })
 }
 
-/// Writes a select's pick, or a zeroed one after a failure, to `out` (not NULL).
+/// The status of a refusal on the request path.
 #[inline(always)]
-fn write_pick(out: *mut lb_pick, result: &Result<Pick, Error>) {
+fn refused_status(refused: Refused) -> lb_status {
+    match refused {
+        Refused::NoInstance => LB_STATUS_NO_INSTANCE,
+        Refused::InFlightLimit => LB_STATUS_IN_FLIGHT_LIMIT,
+        Refused::InvalidPick => LB_STATUS_INVALID_PICK,
+    }
+}
+
+/// Writes a select's pick, or a zeroed one after any failure, to `out` (not NULL).
+#[inline(always)]
+fn write_pick(out: *mut lb_pick, result: &Result<Pick, lb_status>) {
     let value = match result {
         Ok(pick) => lb_pick::from(*pick),
         Err(_) => lb_pick::default(),
@@ -67,26 +77,25 @@ pub extern "C" fn lb_select_excluding(
 ) -> lb_status {
     guard(|| {
         non_null(out)?;
-        // Zeroed first, so every failure (a NULL `lb` included) leaves it zeroed.
-        // SAFETY: `out` is not NULL; the caller passes a writable lb_pick.
-        unsafe { ptr::write_unaligned(out, lb_pick::default()) };
         // SAFETY: NULL or a live handle (the contract).
-        let lb = unsafe { handle(lb) }?;
-        check_array(exclude_ids, exclude_count)?;
-        let result = if exclude_count == 0 {
-            lb.balancer.select_excluding(&[])
-        } else if exclude_ids.align_offset(std::mem::align_of::<u64>()) == 0 {
-            // SAFETY: checked, aligned, and the caller passes `exclude_count` ids
-            // that it does not write during the call.
-            let ids = unsafe { std::slice::from_raw_parts(exclude_ids, exclude_count) };
-            lb.balancer.select_excluding(ids)
-        } else {
-            // SAFETY: checked; read without alignment.
-            let ids = unsafe { read_array(exclude_ids, exclude_count) };
-            lb.balancer.select_excluding(&ids)
-        };
+        let result = unsafe { handle(lb) }.and_then(|lb| {
+            check_array(exclude_ids, exclude_count)?;
+            let selected = if exclude_count == 0 {
+                lb.balancer.try_select(&[])
+            } else if exclude_ids.align_offset(std::mem::align_of::<u64>()) == 0 {
+                // SAFETY: checked, aligned, and the caller passes `exclude_count` ids
+                // that it does not write during the call.
+                let ids = unsafe { std::slice::from_raw_parts(exclude_ids, exclude_count) };
+                lb.balancer.try_select(ids)
+            } else {
+                // SAFETY: checked; read without alignment.
+                let ids = unsafe { read_array(exclude_ids, exclude_count) };
+                lb.balancer.try_select(&ids)
+            };
+            selected.map_err(refused_status)
+        });
         write_pick(out, &result);
-        result.map(|_| ()).map_err(status_of)
+        result.map(|_| ())
     })
 }
 
@@ -138,7 +147,7 @@ pub extern "C" fn lb_report(
         // SAFETY: not NULL; the caller passes a readable lb_pick.
         let pick = Pick::from(unsafe { ptr::read_unaligned(pick) });
         lb.balancer
-            .report(&pick, outcome, latency_us)
-            .map_err(status_of)
+            .try_report(&pick, outcome, latency_us)
+            .map_err(refused_status)
     })
 }

@@ -13,84 +13,93 @@
 //! Adaptive switches only when another strategy is cheaper by the hysteresis margin
 //! in two windows running, so it does not flap, and never when they price equally.
 
-use super::{
-    least_connections::LeastConnections, round_robin::RoundRobin,
-    weighted_response_time::member_weight, weighted_response_time::WeightedResponseTime, Choose,
-    PickCtx,
-};
+use super::{predicted_share, slot, SetView, CONCRETE};
 use crate::config::Config;
-use crate::snapshot::Snapshot;
+use crate::load::latency_estimate;
 #[cfg(loom)]
 use crate::sync::fault;
 use crate::sync::{AtomicU64, AtomicU8, Ordering};
 use crate::types::Strategy;
 
-/// Runs the concrete strategy `s` (adaptive itself dispatches to its active one).
-#[inline]
-pub(crate) fn choose_concrete(s: Strategy, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
-    match s {
-        Strategy::RoundRobin | Strategy::Adaptive => RoundRobin.choose(ctx),
-        Strategy::LeastConnections => LeastConnections.choose(ctx),
-        Strategy::WeightedResponseTime => WeightedResponseTime.choose(ctx),
-    }
-}
-
-/// Which strategy adaptive runs now; switched lock-free by one compare-and-swap so
-/// selects racing a switch each run one valid strategy.
-pub(crate) struct AdaptiveSwitch {
-    active: AtomicU8,
+/// The configured strategy and the one running now: the same unless the configured
+/// one is adaptive, which runs one concrete strategy at a time. Select reads the
+/// running one with one load; adaptive switches it lock-free by one
+/// compare-and-swap, so selects racing a switch each run one valid strategy.
+pub(crate) struct Dispatch {
+    configured: AtomicU8,
+    running: AtomicU8,
     switches: AtomicU64,
 }
 
-impl AdaptiveSwitch {
-    pub(crate) fn new(initial: Strategy) -> Self {
-        AdaptiveSwitch {
-            active: AtomicU8::new(initial as u8),
+impl Dispatch {
+    /// Adaptive starts on weighted response time: its latency-aware two-choice pick
+    /// is the strongest single strategy across the bundled scenarios (BENCHMARKS.md).
+    pub(crate) fn new(configured: Strategy) -> Self {
+        let running = match configured {
+            Strategy::Adaptive => Strategy::WeightedResponseTime,
+            s => s,
+        };
+        Dispatch {
+            configured: AtomicU8::new(configured as u8),
+            running: AtomicU8::new(running as u8),
             switches: AtomicU64::new(0),
         }
     }
 
-    #[inline]
-    pub(crate) fn active(&self) -> Strategy {
-        Strategy::from_u8(self.active.load(Ordering::Acquire))
+    /// The concrete strategy that selects run now.
+    pub(crate) fn running(&self) -> Strategy {
+        Strategy::from_u8(self.running_raw())
+    }
+
+    /// `running` as stored (`Strategy as u8`): what the request path dispatches on.
+    #[inline(always)]
+    pub(crate) fn running_raw(&self) -> u8 {
+        self.running.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn configured(&self) -> Strategy {
+        Strategy::from_u8(self.configured.load(Ordering::Relaxed))
     }
 
     pub(crate) fn switches(&self) -> u64 {
         self.switches.load(Ordering::Acquire)
     }
 
+    /// Makes `s` the configured strategy; adaptive continues with what was running.
+    /// The caller serialises calls (the balancer holds its maintenance and writer
+    /// locks).
+    pub(crate) fn configure(&self, s: Strategy) {
+        if s != Strategy::Adaptive {
+            self.running.store(s as u8, Ordering::Release);
+        }
+        self.configured.store(s as u8, Ordering::Relaxed);
+    }
+
+    /// Loom models only: writes the configured strategy alone (half of `configure`).
+    #[cfg(loom)]
+    pub(crate) fn configure_only(&self, s: Strategy) {
+        self.configured.store(s as u8, Ordering::Relaxed);
+    }
+
     /// Moves from `from` to `to`; true for the one caller that made the switch.
     pub(crate) fn switch(&self, from: Strategy, to: Strategy) -> bool {
         #[cfg(loom)]
         if fault::on(&fault::SPLIT_STRATEGY_SWITCH) {
-            if self.active.load(Ordering::Acquire) != from as u8 {
+            if self.running.load(Ordering::Acquire) != from as u8 {
                 return false;
             }
-            self.active.store(to as u8, Ordering::Release);
+            self.running.store(to as u8, Ordering::Release);
             self.switches.fetch_add(1, Ordering::AcqRel);
             return true;
         }
         let ok = self
-            .active
+            .running
             .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
             .is_ok();
         if ok {
             self.switches.fetch_add(1, Ordering::AcqRel);
         }
         ok
-    }
-
-    /// Sets the running strategy without counting a switch (adaptive (re)started).
-    pub(crate) fn restart(&self, s: Strategy) {
-        self.active.store(s as u8, Ordering::Release);
-    }
-}
-
-fn slot(s: Strategy) -> usize {
-    match s {
-        Strategy::RoundRobin | Strategy::Adaptive => 0,
-        Strategy::LeastConnections => 1,
-        Strategy::WeightedResponseTime => 2,
     }
 }
 
@@ -103,35 +112,21 @@ const CONFIRMATIONS: u32 = 2;
 #[derive(Default)]
 pub(crate) struct AdaptiveEval {
     window_start_us: u64,
-    /// Real cost of each strategy when it last ran, and when.
-    memory: [Option<(f64, u64)>; 3],
+    /// Real cost of each concrete strategy (in `CONCRETE` order) when it last ran,
+    /// and when.
+    memory: [Option<(f64, u64)>; CONCRETE.len()],
     candidate: Option<Strategy>,
     confirmations: u32,
 }
 
-/// Per-instance cost: the latency average (failures included as penalties), or the
-/// median for an instance without samples.
-fn cost(snap: &Snapshot, idx: usize, median: f64) -> f64 {
-    let l = snap.members[idx].state.latency_ewma();
-    if l > 0.0 {
-        l
-    } else {
-        median.max(1.0)
-    }
-}
-
-/// Predicted mean cost of strategy `s` on the snapshot's selectable members.
-pub(crate) fn predicted_cost(snap: &Snapshot, s: Strategy, median: f64) -> f64 {
+/// Predicted mean cost of strategy `s` on the selectable members: each member's
+/// latency estimate weighted by the share `s` would give it.
+pub(crate) fn predicted_cost(set: &SetView<'_>, s: Strategy, median: f64) -> f64 {
     let (mut num, mut den) = (0.0, 0.0);
-    for &i in snap.selectable.iter() {
+    for &i in set.selectable.iter() {
         let i = i as usize;
-        let c = cost(snap, i, median);
-        let share = match s {
-            Strategy::RoundRobin | Strategy::Adaptive => snap.members[i].weight as f64,
-            Strategy::LeastConnections => snap.members[i].weight as f64 / c,
-            Strategy::WeightedResponseTime => member_weight(snap, i, median),
-        };
-        num += share * c;
+        let share = predicted_share(s, set, i, median);
+        num += share * latency_estimate(&set.members[i].state, median);
         den += share;
     }
     if den > 0.0 {
@@ -143,14 +138,14 @@ pub(crate) fn predicted_cost(snap: &Snapshot, s: Strategy, median: f64) -> f64 {
 
 impl AdaptiveEval {
     /// Starts a fresh window (adaptive just started, or the set changed shape).
-    pub(crate) fn restart(&mut self, snap: &Snapshot, now_us: u64) {
+    pub(crate) fn restart(&mut self, set: &SetView<'_>, now_us: u64) {
         *self = AdaptiveEval::default();
-        self.start_window(snap, now_us);
+        self.start_window(set, now_us);
     }
 
-    fn start_window(&mut self, snap: &Snapshot, now_us: u64) {
+    fn start_window(&mut self, set: &SetView<'_>, now_us: u64) {
         self.window_start_us = now_us;
-        for m in snap.members.iter() {
+        for m in set.members.iter() {
             let c = m.state.counts();
             m.state
                 .window_start_completed
@@ -162,20 +157,20 @@ impl AdaptiveEval {
     /// returns the switch it made, if any.
     pub(crate) fn evaluate(
         &mut self,
-        snap: &Snapshot,
+        set: &SetView<'_>,
         now_us: u64,
         median: f64,
         cfg: &Config,
-        switch: &AdaptiveSwitch,
+        switch: &Dispatch,
     ) -> Option<(Strategy, Strategy)> {
         let elapsed = now_us.saturating_sub(self.window_start_us);
         let (mut done, mut weighted) = (0u64, 0.0);
-        for (i, m) in snap.members.iter().enumerate() {
+        for m in set.members.iter() {
             let c = m.state.counts();
             let start = m.state.window_start_completed.load(Ordering::Relaxed);
             let d = (c.successes + c.failures).saturating_sub(start);
             done += d;
-            weighted += d as f64 * cost(snap, i, median);
+            weighted += d as f64 * latency_estimate(&m.state, median);
         }
         let full = done >= cfg.adaptive_window_requests as u64
             && elapsed >= cfg.adaptive_min_window_ms * 1000;
@@ -185,7 +180,7 @@ impl AdaptiveEval {
         }
         let result = if done >= 10 {
             self.decide(
-                snap,
+                set,
                 now_us,
                 elapsed,
                 weighted / done as f64,
@@ -196,36 +191,38 @@ impl AdaptiveEval {
         } else {
             None
         };
-        self.start_window(snap, now_us);
+        self.start_window(set, now_us);
         result
     }
 
     #[allow(clippy::too_many_arguments)]
     fn decide(
         &mut self,
-        snap: &Snapshot,
+        set: &SetView<'_>,
         now_us: u64,
         window_us: u64,
         actual: f64,
         median: f64,
         cfg: &Config,
-        switch: &AdaptiveSwitch,
+        switch: &Dispatch,
     ) -> Option<(Strategy, Strategy)> {
-        let active = switch.active();
-        self.memory[slot(active)] = Some((actual, now_us));
+        let active = switch.running();
+        if let Some(k) = slot(active) {
+            self.memory[k] = Some((actual, now_us));
+        }
         let ttl = window_us.max(1) * MEMORY_WINDOWS;
         let price = |s: Strategy| -> f64 {
             if s == active {
                 return actual;
             }
-            match self.memory[slot(s)] {
+            match slot(s).and_then(|k| self.memory[k]) {
                 Some((c, at)) if now_us.saturating_sub(at) < ttl => c,
-                _ => predicted_cost(snap, s, median),
+                _ => predicted_cost(set, s, median),
             }
         };
         let mut best = active;
         let mut best_price = actual;
-        for s in Strategy::CONCRETE {
+        for &s in CONCRETE {
             let p = price(s);
             if p < best_price {
                 best = s;

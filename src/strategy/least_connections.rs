@@ -3,37 +3,148 @@
 //! random position so that ties go to a random one of the tied members instead of
 //! always the first.
 //!
-//! The scan keeps four running minima over interleaved members and merges them at the
+//! With equal weights and no capacities (the common case) the scan compares
+//! in-flight counts alone: one shift of each member's in-flight word. Otherwise it
+//! compares load / weight without division and skips members at capacity. Either
+//! scan keeps four running minima over interleaved members and merges them at the
 //! end: the members' loads are independent, so four short dependency chains let the
 //! loads overlap where one chain would wait on each comparison in turn.
 
-use super::{Choose, PickCtx};
-use crate::snapshot::{ScanEntry, Snapshot};
+use super::{Choose, PickCtx, SetView};
+use crate::instance::InstanceState;
+use crate::sync::Arc;
 
 pub(crate) struct LeastConnections;
 
 /// Scans before giving up when racing threads fill the chosen member first.
 const ATTEMPTS: usize = 4;
 
+/// What the scan reads of one selectable member, packed together so a scan walks
+/// one array and one hot cache line per member.
+struct ScanEntry {
+    state: Arc<InstanceState>,
+    weight: u32,
+    capacity: u32,
+    /// Index into the snapshot's members.
+    member: u32,
+}
+
+/// The scan array of one snapshot.
+pub(crate) struct Scan {
+    entries: Box<[ScanEntry]>,
+    /// Equal weights and no capacities: compare in-flight counts alone.
+    plain: bool,
+}
+
 impl Choose for LeastConnections {
+    type Table = Scan;
+
+    fn build(set: &SetView<'_>) -> Scan {
+        let entries: Box<[ScanEntry]> = set
+            .selectable
+            .iter()
+            .map(|&i| {
+                let m = &set.members[i as usize];
+                ScanEntry {
+                    state: Arc::clone(&m.state),
+                    weight: m.weight,
+                    capacity: m.capacity,
+                    member: i,
+                }
+            })
+            .collect();
+        let plain = entries
+            .iter()
+            .all(|e| e.capacity == 0 && e.weight == entries[0].weight);
+        Scan { entries, plain }
+    }
+
     #[inline]
-    fn choose(&self, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
-        let n = ctx.snap.scan.len();
+    fn choose(scan: &Scan, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+        let n = scan.entries.len();
         if n == 0 {
             return None;
         }
         for _ in 0..ATTEMPTS {
-            let start = ctx.local.below(n);
-            let best = if ctx.exclude.is_empty() {
-                scan(ctx.snap, start)?
+            let start = ctx.picker.below(n);
+            let best = if !ctx.exclude.is_empty() {
+                scan_excluding(scan, ctx, start)?
+            } else if scan.plain {
+                scan_plain(&scan.entries, start)
             } else {
-                scan_excluding(ctx, start)?
+                scan_weighted(&scan.entries, start)?
             };
             if let Some(epoch) = ctx.acquire(best) {
                 return Some((best, epoch));
             }
         }
         None
+    }
+
+    /// One scan (out of line: the scan dominates, and the rest of select stays
+    /// small).
+    #[inline(always)]
+    fn first(scan: &Scan, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+        first_scan(scan, ctx.members, ctx.picker, ctx.epoch)
+    }
+
+    fn predicted_share(set: &SetView<'_>, idx: usize, median_us: f64) -> f64 {
+        let m = &set.members[idx];
+        m.weight as f64 / crate::load::latency_estimate(&m.state, median_us)
+    }
+}
+
+#[inline(never)]
+fn first_scan(
+    scan: &Scan,
+    members: &[crate::member::Member],
+    picker: &mut super::Picker,
+    epoch: u32,
+) -> Option<(usize, u32)> {
+    let n = scan.entries.len();
+    if n == 0 {
+        return None;
+    }
+    let start = picker.below(n);
+    let best = if scan.plain {
+        scan_plain(&scan.entries, start)
+    } else {
+        scan_weighted(&scan.entries, start)?
+    };
+    let m = &members[best];
+    m.state
+        .try_acquire(epoch, m.limit as u64)
+        .ok()
+        .map(|e| (best, e))
+}
+
+/// The member with the fewest picks in flight, ties to the first from `start`:
+/// the minimum of (in flight << 32 | scan order) over the entries.
+#[inline]
+fn scan_plain(entries: &[ScanEntry], start: usize) -> usize {
+    let (head, tail) = entries.split_at(start);
+    let mut lanes = [u64::MAX; 4];
+    plain_into(&mut lanes, tail, 0);
+    plain_into(&mut lanes, head, tail.len() as u64);
+    let best = lanes[0].min(lanes[1]).min(lanes[2].min(lanes[3]));
+    let order = (best & 0xffff_ffff) as usize;
+    entries[(start + order) % entries.len()].member as usize
+}
+
+#[inline(always)]
+fn plain_into(lanes: &mut [u64; 4], entries: &[ScanEntry], offset: u64) {
+    let key = |e: &ScanEntry, order: u64| e.state.in_flight() << 32 | order;
+    let mut chunks = entries.chunks_exact(4);
+    let mut order = offset;
+    for c in chunks.by_ref() {
+        lanes[0] = lanes[0].min(key(&c[0], order));
+        lanes[1] = lanes[1].min(key(&c[1], order + 1));
+        lanes[2] = lanes[2].min(key(&c[2], order + 2));
+        lanes[3] = lanes[3].min(key(&c[3], order + 3));
+        order += 4;
+    }
+    for (k, e) in chunks.remainder().iter().enumerate() {
+        lanes[k] = lanes[k].min(key(e, order + k as u64));
     }
 }
 
@@ -96,7 +207,7 @@ impl Best {
 
 /// Scans `entries` (which are `offset..` in scan order) into the four lanes.
 #[inline(always)]
-fn scan_into(lanes: &mut [Best; 4], entries: &[ScanEntry], offset: usize) {
+fn weighted_into(lanes: &mut [Best; 4], entries: &[ScanEntry], offset: usize) {
     let mut chunks = entries.chunks_exact(4);
     let mut order = offset;
     for c in chunks.by_ref() {
@@ -111,24 +222,24 @@ fn scan_into(lanes: &mut [Best; 4], entries: &[ScanEntry], offset: usize) {
     }
 }
 
-/// The least-loaded member below capacity (its index in `members`), ties to the
+/// The least-loaded member below capacity (its index in the members), ties to the
 /// first from `start`.
-#[inline]
-fn scan(snap: &Snapshot, start: usize) -> Option<usize> {
-    let (head, tail) = snap.scan.split_at(start);
+#[inline(never)]
+fn scan_weighted(entries: &[ScanEntry], start: usize) -> Option<usize> {
+    let (head, tail) = entries.split_at(start);
     let mut lanes = [EMPTY; 4];
-    scan_into(&mut lanes, tail, 0);
-    scan_into(&mut lanes, head, tail.len());
+    weighted_into(&mut lanes, tail, 0);
+    weighted_into(&mut lanes, head, tail.len());
     let best = lanes[0].merge(lanes[1]).merge(lanes[2].merge(lanes[3]));
     if best.order == usize::MAX {
         return None;
     }
-    Some(snap.scan[(start + best.order) % snap.scan.len()].member as usize)
+    Some(entries[(start + best.order) % entries.len()].member as usize)
 }
 
-/// The same scan, skipping excluded members (retries; not the hot path).
-fn scan_excluding(ctx: &PickCtx<'_>, start: usize) -> Option<usize> {
-    let entries = &ctx.snap.scan;
+/// The weighted scan, skipping excluded members (retries; not the hot path).
+fn scan_excluding(scan: &Scan, ctx: &PickCtx<'_>, start: usize) -> Option<usize> {
+    let entries = &scan.entries;
     let n = entries.len();
     let mut best = EMPTY;
     for order in 0..n {

@@ -1,22 +1,79 @@
-//! Selection strategies. Each answers one question — which member of the snapshot
-//! gets this request — behind the small [`Choose`] trait; the balancer owns
-//! everything else (health, expiry, accounting).
+//! Selection strategies. Each answers one question, which member gets this request,
+//! behind the small [`Choose`] trait, and builds its own per-snapshot table (round
+//! robin's cycle, least connections' scan array, weighted response time's alias
+//! table); the balancer owns everything else (health, expiry, accounting).
+//!
+//! Adding a strategy: its own file implementing `Choose`, one line in the
+//! `registry!` below, and its public constant (`Strategy` variant, `LB_STRATEGY_*`,
+//! the C++ and Go names, the simulator's name). Nothing else names strategies.
 
 pub(crate) mod adaptive;
+mod alias;
 pub(crate) mod least_connections;
 pub(crate) mod round_robin;
+mod rr_cycle;
 pub(crate) mod weighted_response_time;
 
 use std::cell::Cell;
 
+use rand::{RngCore, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
 use crate::instance::Full;
-use crate::local::LocalState;
-use crate::snapshot::Snapshot;
+use crate::member::Member;
+use crate::types::Strategy;
+
+/// One thread's choice state for one balancer: the round-robin cursor and the
+/// random generator. Kept per thread, so no two threads write the same line.
+pub(crate) struct Picker {
+    /// Round-robin position (kept below the cycle's length).
+    pub cursor: u64,
+    rng: Pcg64Mcg,
+}
+
+impl Picker {
+    pub(crate) fn new(seed: u64, ordinal: u64) -> Picker {
+        let mixed = seed ^ ordinal.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        Picker {
+            // Threads start at different places in the cycle so they do not move in step.
+            cursor: (ordinal as u32).wrapping_mul(0x9E37_79B9) as u64,
+            rng: Pcg64Mcg::seed_from_u64(mixed),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.rng.next_u64()
+    }
+
+    /// Uniform in 0..n (n > 0), by multiply-shift.
+    #[inline]
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (((self.rng.next_u64() >> 32) * n as u64) >> 32) as usize
+    }
+
+    /// Uniform in [0, 1).
+    #[inline]
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+}
+
+/// What a strategy sees of the set when it builds or refreshes its table.
+pub(crate) struct SetView<'a> {
+    pub members: &'a [Member],
+    /// Indices into `members` that may be picked.
+    pub selectable: &'a [u32],
+    /// The snapshot's generation (only an injected bug of the loom models uses it).
+    #[cfg_attr(not(loom), allow(dead_code))]
+    pub generation: u64,
+}
 
 /// What a strategy sees while it chooses.
 pub(crate) struct PickCtx<'a> {
-    pub snap: &'a Snapshot,
-    pub local: &'a mut LocalState,
+    pub members: &'a [Member],
+    pub selectable: &'a [u32],
+    pub picker: &'a mut Picker,
     /// The expiry epoch picks are taken in.
     pub epoch: u32,
     /// Ids to avoid (retries); empty for a plain select.
@@ -30,20 +87,20 @@ pub(crate) struct PickCtx<'a> {
 
 impl PickCtx<'_> {
     /// Whether member `idx` may be chosen at all (not excluded).
-    #[inline]
+    #[inline(always)]
     pub fn allowed(&self, idx: usize) -> bool {
-        self.exclude.is_empty() || !self.exclude.contains(&self.snap.members[idx].id)
+        self.exclude.is_empty() || !self.exclude.contains(&self.members[idx].id)
     }
 
-    /// Takes an in-flight slot on member `idx` if it is allowed and below capacity.
+    /// Takes an in-flight slot on member `idx` if it is allowed and below its limit.
     /// Returns the pick's epoch.
-    #[inline]
+    #[inline(always)]
     pub fn acquire(&self, idx: usize) -> Option<u32> {
         if !self.allowed(idx) {
             return None;
         }
-        let m = &self.snap.members[idx];
-        match m.state.try_acquire(self.epoch, m.capacity) {
+        let m = &self.members[idx];
+        match m.state.try_acquire(self.epoch, m.limit as u64) {
             Ok(epoch) => Some(epoch),
             Err(Full::Capacity) => None,
             Err(Full::Ceiling) => {
@@ -52,11 +109,140 @@ impl PickCtx<'_> {
             }
         }
     }
+
+    /// Every selectable member once, from this thread's cursor, until one takes
+    /// the pick: the fallback of strategies whose draws can miss.
+    pub fn lap(&mut self) -> Option<(usize, u32)> {
+        let n = self.selectable.len();
+        let start = self.picker.cursor as usize % n.max(1);
+        let found = (0..n).find_map(|k| {
+            let idx = self.selectable[(start + k) % n] as usize;
+            self.acquire(idx).map(|e| (k, idx, e))
+        });
+        self.picker.cursor = found.map_or(start, |(k, _, _)| start + k + 1) as u64;
+        found.map(|(_, idx, e)| (idx, e))
+    }
 }
 
-/// A selection algorithm: choose a member and take its slot, or say that none is
-/// available. Implementations never loop without bound.
+/// What a first attempt needs: a `PickCtx` with nothing excluded.
+pub(crate) struct FirstArgs<'a> {
+    pub members: &'a [Member],
+    pub selectable: &'a [u32],
+    pub picker: &'a mut Picker,
+    pub epoch: u32,
+    pub median_us: f64,
+}
+
+impl<'a> FirstArgs<'a> {
+    #[inline(always)]
+    fn into_ctx(self) -> PickCtx<'a> {
+        PickCtx {
+            members: self.members,
+            selectable: self.selectable,
+            picker: self.picker,
+            epoch: self.epoch,
+            exclude: &[],
+            median_us: self.median_us,
+            at_ceiling: Cell::new(false),
+        }
+    }
+}
+
+/// Reusable buffers for the maintenance pass, so it allocates only when the set grows.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub floats: Vec<f64>,
+    pub probs: Vec<f64>,
+    pub small: Vec<u32>,
+    pub large: Vec<u32>,
+}
+
+/// A selection algorithm: its per-snapshot table, and a choice that takes the
+/// chosen member's slot or says that none is available. Implementations never loop
+/// without bound.
 pub(crate) trait Choose {
+    type Table: Send + Sync;
+
+    /// The table for a new snapshot of the set.
+    fn build(set: &SetView<'_>) -> Self::Table;
+
     /// Returns (member index, pick epoch) with the slot already taken.
-    fn choose(&self, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)>;
+    fn choose(table: &Self::Table, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)>;
+
+    /// The request path's first attempt, for a select with nothing excluded: the
+    /// common case only, small enough to inline. `None` sends the select to the
+    /// full `choose` (which may try the same members again).
+    #[inline(always)]
+    fn first(table: &Self::Table, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+        Self::choose(table, ctx)
+    }
+
+    /// Brings the table up to date with the members' live statistics (the
+    /// maintenance pass calls it, and the balancer before it publishes).
+    fn refresh(_table: &Self::Table, _set: &SetView<'_>, _median_us: f64, _s: &mut Scratch) {}
+
+    /// The share of traffic member `idx` would get, as adaptive predicts it.
+    fn predicted_share(set: &SetView<'_>, idx: usize, median_us: f64) -> f64;
+}
+
+macro_rules! registry {
+    ($($variant:ident => $field:ident: $ty:ty),+ $(,)?) => {
+        /// Every concrete strategy's table for one snapshot (adaptive switches
+        /// between them without a rebuild).
+        pub(crate) struct Tables {
+            $($field: <$ty as Choose>::Table,)+
+        }
+
+        /// The strategies adaptive chooses among, in registry order.
+        pub(crate) const CONCRETE: &[Strategy] = &[$(Strategy::$variant),+];
+
+        impl Tables {
+            pub(crate) fn build(set: &SetView<'_>) -> Tables {
+                Tables { $($field: <$ty>::build(set),)+ }
+            }
+
+            pub(crate) fn refresh(&self, set: &SetView<'_>, median_us: f64, s: &mut Scratch) {
+                $(<$ty>::refresh(&self.$field, set, median_us, s);)+
+            }
+
+            /// Runs the concrete strategy stored as `s` (`Strategy as u8`); `None`
+            /// for any other value (adaptive itself is never the running one).
+            pub(crate) fn choose(&self, s: u8, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+                $(if s == Strategy::$variant as u8 {
+                    return <$ty>::choose(&self.$field, ctx);
+                })+
+                None
+            }
+
+            /// The first attempt of strategy `s` (see `Choose::first`), with nothing
+            /// excluded. Each arm builds its own context, so the compiler keeps it
+            /// in registers.
+            #[inline(always)]
+            pub(crate) fn first(&self, s: u8, args: FirstArgs<'_>) -> Option<(usize, u32)> {
+                $(if s == Strategy::$variant as u8 {
+                    return <$ty>::first(&self.$field, &mut args.into_ctx());
+                })+
+                None
+            }
+        }
+
+        /// Adaptive's predicted share of member `idx` under concrete strategy `s`.
+        pub(crate) fn predicted_share(s: Strategy, set: &SetView<'_>, idx: usize, median_us: f64) -> f64 {
+            match s {
+                $(Strategy::$variant => <$ty>::predicted_share(set, idx, median_us),)+
+                _ => set.members[idx].weight as f64,
+            }
+        }
+    };
+}
+
+registry! {
+    RoundRobin => round_robin: round_robin::RoundRobin,
+    LeastConnections => least_connections: least_connections::LeastConnections,
+    WeightedResponseTime => weighted_response_time: weighted_response_time::WeightedResponseTime,
+}
+
+/// The position of concrete strategy `s` in `CONCRETE`.
+pub(crate) fn slot(s: Strategy) -> Option<usize> {
+    CONCRETE.iter().position(|&c| c == s)
 }

@@ -1,54 +1,121 @@
 //! Smooth weighted round robin with one cursor per thread.
 //!
-//! The snapshot holds the weighted cycle over the selectable members (unhealthy ones
+//! The table holds the weighted cycle over the selectable members (unhealthy ones
 //! are simply not in it), so a pick is O(1): read the entry at this thread's cursor
 //! and move on. No cursor is shared between threads, so two threads never write the
 //! same line; each thread's consecutive picks walk the whole cycle.
 
-use super::{Choose, PickCtx};
-use crate::snapshot::StrideCycle;
+use super::rr_cycle::{build_rr_cycle, StrideCycle};
+use super::{Choose, PickCtx, SetView};
+#[cfg(loom)]
+use crate::sync::fault;
 
 pub(crate) struct RoundRobin;
 
+/// The cycle of one snapshot.
+pub(crate) struct Cycle {
+    /// Member indices in cycle order; empty when the cycle is too long for a table,
+    /// and then `stride` walks it.
+    table: Box<[u32]>,
+    stride: Option<StrideCycle>,
+}
+
 impl Choose for RoundRobin {
-    #[inline]
-    fn choose(&self, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
-        let table = &ctx.snap.rr_table;
+    type Table = Cycle;
+
+    fn build(set: &SetView<'_>) -> Cycle {
+        let weights: Vec<u32> = set
+            .selectable
+            .iter()
+            .map(|&i| set.members[i as usize].weight)
+            .collect();
+        let (table, stride) = build_rr_cycle(set.selectable, &weights);
+        #[cfg(loom)]
+        let table = if fault::on(&fault::RR_TABLE_PER_GENERATION) && !table.is_empty() {
+            let mut t = table.into_vec();
+            let k = set.generation as usize % t.len();
+            t.rotate_left(k);
+            t.into_boxed_slice()
+        } else {
+            table
+        };
+        Cycle { table, stride }
+    }
+
+    #[inline(always)]
+    fn choose(cycle: &Cycle, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+        let table = &cycle.table;
         let len = table.len();
         if len == 0 {
-            return match &ctx.snap.rr_stride {
-                Some(cycle) => choose_on_stride(cycle, ctx),
+            return match &cycle.stride {
+                Some(stride) => choose_on_stride(stride, ctx),
                 None => None,
             };
         }
-        let mut pos = ctx.local.cursor as usize;
+        let mut pos = ctx.picker.cursor as usize;
         // The cursor is kept in range; only a shrunken table or a thread's first
         // pick needs the division.
         if pos >= len {
             pos %= len;
         }
-        // At most one lap: members at capacity or excluded are passed over.
-        for _ in 0..len {
-            let idx = table[pos] as usize;
-            pos += 1;
-            if pos == len {
-                pos = 0;
-            }
-            if let Some(epoch) = ctx.acquire(idx) {
-                ctx.local.cursor = pos as u64;
-                return Some((idx, epoch));
-            }
+        let idx = table[pos] as usize;
+        pos += 1;
+        if pos == len {
+            pos = 0;
         }
-        ctx.local.cursor = pos as u64;
-        None
+        ctx.picker.cursor = pos as u64;
+        match ctx.acquire(idx) {
+            Some(epoch) => Some((idx, epoch)),
+            None => lap(table, ctx),
+        }
     }
+
+    /// The member at the cursor, if the cycle is a table and it takes the pick.
+    #[inline(always)]
+    fn first(cycle: &Cycle, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+        let table = &cycle.table;
+        let len = table.len();
+        let mut pos = ctx.picker.cursor as usize;
+        if pos >= len {
+            return None;
+        }
+        let idx = table[pos] as usize;
+        pos += 1;
+        ctx.picker.cursor = if pos == len { 0 } else { pos as u64 };
+        ctx.acquire(idx).map(|epoch| (idx, epoch))
+    }
+
+    fn predicted_share(set: &SetView<'_>, idx: usize, _median_us: f64) -> f64 {
+        set.members[idx].weight as f64
+    }
+}
+
+/// The rest of one lap when the member at the cursor cannot take the pick (at
+/// capacity or excluded); out of line, so the common path stays small.
+#[inline(never)]
+fn lap(table: &[u32], ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+    let len = table.len();
+    let mut pos = ctx.picker.cursor as usize;
+    for _ in 1..len {
+        let idx = table[pos] as usize;
+        pos += 1;
+        if pos == len {
+            pos = 0;
+        }
+        if let Some(epoch) = ctx.acquire(idx) {
+            ctx.picker.cursor = pos as u64;
+            return Some((idx, epoch));
+        }
+    }
+    ctx.picker.cursor = pos as u64;
+    None
 }
 
 /// Round robin over a cycle too long for a table (see `StrideCycle`); out of line,
 /// so the table path stays small.
 #[inline(never)]
 fn choose_on_stride(cycle: &StrideCycle, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
-    let mut pos = ctx.local.cursor;
+    let mut pos = ctx.picker.cursor;
     if pos >= cycle.total {
         pos %= cycle.total;
     }
@@ -58,11 +125,11 @@ fn choose_on_stride(cycle: &StrideCycle, ctx: &mut PickCtx<'_>) -> Option<(usize
         let idx = cycle.member_at(pos);
         pos = cycle.next(pos);
         if let Some(epoch) = ctx.acquire(idx) {
-            ctx.local.cursor = pos;
+            ctx.picker.cursor = pos;
             return Some((idx, epoch));
         }
     }
-    ctx.local.cursor = pos;
+    ctx.picker.cursor = pos;
     cycle
         .members
         .iter()

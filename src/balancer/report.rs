@@ -1,0 +1,186 @@
+//! Report: verify the pick, find its instance, settle it, and make the health
+//! transitions an outcome calls for. A pick whose instance has left the set is
+//! settled by the graveyard, which can count it but cannot change the set.
+
+use super::Balancer;
+use crate::error::{Error, Refused};
+use crate::instance::Settled;
+use crate::local::Shard;
+use crate::member::Member;
+use crate::snapshot::Snapshot;
+#[cfg(loom)]
+use crate::sync::fault;
+use crate::sync::Ordering;
+use crate::types::{Outcome, Pick};
+
+/// The largest latency a report records, in microseconds (one hour); larger values
+/// count as this.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+impl Balancer {
+    /// Gives back a pick with its outcome and the latency the caller saw, in
+    /// microseconds. A latency above [`MAX_LATENCY_US`] counts as `MAX_LATENCY_US`
+    /// (the pick is settled normally): a negative duration cast to `u64` cannot
+    /// wreck the averages.
+    ///
+    /// Errors: [`Error::InvalidPick`] for a pick this balancer did not hand out, a
+    /// corrupted one, one that expired, or a detected second report; nothing changes
+    /// then. A pick whose instance has since been removed (or removed and re-added)
+    /// still counts in the totals, never in a current instance's counters.
+    #[inline]
+    pub fn report(&self, pick: &Pick, outcome: Outcome, latency_us: u64) -> Result<(), Error> {
+        self.try_report(pick, outcome, latency_us)
+            .map_err(Error::from)
+    }
+
+    /// The request path's report (the C ABI calls it directly): a pick whose
+    /// index hint finds its instance; the full report for everything else (an
+    /// instance that moved in the set or left it).
+    #[inline(always)]
+    pub(crate) fn try_report(
+        &self,
+        pick: &Pick,
+        outcome: Outcome,
+        latency_us: u64,
+    ) -> Result<(), Refused> {
+        if pick.check != self.check(pick.instance_id, pick.incarnation, pick.epoch_and_index) {
+            return Err(Refused::InvalidPick);
+        }
+        // A caller's negative duration cast to unsigned must not wreck the averages.
+        let latency_us = latency_us.min(MAX_LATENCY_US);
+        // SAFETY: `entry` is not used across `tick`: `tick_then_local` fetches the
+        // entry again after it.
+        let (mut entry, mut shard) = unsafe { self.local() };
+        // Reports count towards the clock refresh too, so an expired pick is
+        // recognised within `clock_refresh_ops` calls of this thread even when
+        // nothing is being selected.
+        if entry.clock_due() {
+            (entry, shard) = self.tick_then_local();
+        }
+        let snap: &Snapshot = &entry.snapshot;
+        match snap.members.get(pick.index()) {
+            Some(m) if same_instance(m, pick) => {
+                if !self.fresh(pick) {
+                    return Err(Refused::InvalidPick);
+                }
+                self.settle_member(snap, m, pick, outcome, latency_us, shard)
+            }
+            _ => self.report_slow(*pick, outcome, latency_us),
+        }
+    }
+
+    /// Whether the pick is not from two or more epochs ago (expired), nor from a
+    /// "future" epoch further than one ahead (not ours).
+    #[inline(always)]
+    fn fresh(&self, pick: &Pick) -> bool {
+        let age = self.expiry.epoch().wrapping_sub(pick.epoch());
+        !(2..u32::MAX).contains(&age)
+    }
+
+    /// The full report: the member found by id, or the graveyard for an instance
+    /// that has left the set.
+    #[cold]
+    #[inline(never)]
+    fn report_slow(&self, pick: Pick, outcome: Outcome, latency_us: u64) -> Result<(), Refused> {
+        if !self.fresh(&pick) {
+            return Err(Refused::InvalidPick);
+        }
+        // SAFETY: as in `try_report`; nothing below calls back into the balancer.
+        let (entry, shard) = unsafe { self.local() };
+        let snap: &Snapshot = &entry.snapshot;
+        match locate(snap, &pick) {
+            Some(m) => self.settle_member(snap, m, &pick, outcome, latency_us, shard),
+            None => {
+                let now = self.now_us.load(Ordering::Relaxed);
+                let penalty = self.maintenance.penalty_us();
+                let settled =
+                    self.graveyard
+                        .settle(&pick, outcome, latency_us, now, &snap.decay, penalty)?;
+                if settled == Settled::Success {
+                    shard.add(latency_us);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Settles a pick of member `m` of the set and makes the health transitions
+    /// its outcome calls for.
+    #[inline(always)]
+    fn settle_member(
+        &self,
+        snap: &Snapshot,
+        m: &Member,
+        pick: &Pick,
+        outcome: Outcome,
+        latency_us: u64,
+        shard: &Shard,
+    ) -> Result<(), Refused> {
+        let now = self.now_us.load(Ordering::Relaxed);
+        let settled = m
+            .state
+            .settle(pick.epoch(), outcome, latency_us, now, &snap.decay, || {
+                self.maintenance.penalty_us()
+            })
+            .ok_or(Refused::InvalidPick)?;
+        match settled {
+            Settled::Success => {
+                shard.add(latency_us);
+                if !snap.trial.is_empty() {
+                    self.after_outcome(snap, m, settled, now);
+                }
+            }
+            Settled::Failure(_) => self.after_outcome(snap, m, settled, now),
+            Settled::Cancelled => {}
+        }
+        Ok(())
+    }
+
+    /// The health transitions an outcome of a member of the set can make: a trial
+    /// success towards recovery, a failure streak or a failed trial to ejection.
+    #[inline(never)]
+    fn after_outcome(&self, snap: &Snapshot, m: &Member, settled: Settled, now: u64) {
+        match settled {
+            Settled::Success => {
+                if !snap.trial.is_empty()
+                    && m.state.health.on_probation()
+                    && m.state.health.trial_success(now, &snap.cfg)
+                {
+                    self.republish();
+                }
+            }
+            Settled::Failure(streak) => {
+                let due = m.state.health.on_probation()
+                    || (m.state.health.is_healthy()
+                        && streak >= snap.cfg.consecutive_failures as u64);
+                if due && m.state.health.try_eject(now, &snap.cfg) {
+                    self.ejections.fetch_add(1, Ordering::AcqRel);
+                    self.republish();
+                }
+            }
+            Settled::Cancelled => {}
+        }
+    }
+}
+
+/// Finds the pick's instance in the current set: by its index hint, else by id; in
+/// both cases only if it is the same incarnation.
+fn locate<'s>(snap: &'s Snapshot, pick: &Pick) -> Option<&'s Member> {
+    if let Some(m) = snap.members.get(pick.index()) {
+        if same_instance(m, pick) {
+            return Some(m);
+        }
+    }
+    let m = snap.member(pick.instance_id)?;
+    same_instance(m, pick).then_some(m)
+}
+
+/// Whether `m` is the pick's instance: the same id and the same incarnation.
+#[inline(always)]
+fn same_instance(m: &Member, pick: &Pick) -> bool {
+    #[cfg(loom)]
+    if fault::on(&fault::SKIP_INCARNATION_CHECK) {
+        return m.id == pick.instance_id;
+    }
+    m.id == pick.instance_id && m.state.incarnation() == pick.incarnation
+}

@@ -1,0 +1,321 @@
+//! One backend's live state: atomics only, the request-path words on their own cache
+//! line. The in-flight word, the health word and the latency average each live in
+//! their own file.
+
+mod flight;
+mod health_word;
+mod latency;
+
+use crossbeam_utils::CachePadded;
+
+#[cfg(loom)]
+use crate::sync::fault;
+use crate::sync::{AtomicF64, AtomicU64, Ordering};
+use crate::types::Outcome;
+
+use flight::FlightWord;
+pub use flight::IN_FLIGHT_MAX;
+pub(crate) use flight::{pick_limit, Full};
+pub(crate) use health_word::HealthWord;
+use latency::LatencyAverage;
+pub(crate) use latency::LatencyDecay;
+
+/// The ordering that outcome and expiry counts are added with. A report releases its
+/// in-flight slot and then counts its outcome; `counts` reads the outcomes first and
+/// the slots second. `Release` here (with `Acquire` there) makes a reader that sees
+/// an outcome also see its slot released, so it never counts one request twice (the
+/// totals are cumulative, so a double count would stick). `Relaxed` would let it.
+#[inline]
+fn counted() -> Ordering {
+    #[cfg(loom)]
+    if fault::on(&fault::RELAXED_OUTCOME) {
+        return Ordering::Relaxed;
+    }
+    Ordering::Release
+}
+
+/// The words written on every select and report, together on one cache line.
+pub(crate) struct Hot {
+    flight: FlightWord,
+    successes: AtomicU64,
+    failures: AtomicU64,
+    cancelled: AtomicU64,
+    consecutive_failures: AtomicU64,
+    latency: LatencyAverage,
+    /// Unique per balancer and never reused: a removed id that comes back is a new
+    /// incarnation, so stale picks cannot land on it. Immutable; kept here so select
+    /// and report touch one cache line per instance.
+    incarnation: u64,
+}
+
+pub(crate) struct InstanceState {
+    hot: CachePadded<Hot>,
+    pub(crate) id: u64,
+    expired: AtomicU64,
+    pub(crate) health: HealthWord,
+    /// Set by an external health check; 1.0 until then.
+    pub(crate) external_score: AtomicF64,
+    /// The score the instance's own outcomes earned at the last evaluation (0 while
+    /// ejected); the health score is this times `external_score`.
+    pub(crate) passive_score: AtomicF64,
+    // Owned by the maintenance pass (one thread at a time).
+    pub(crate) seen_successes: AtomicU64,
+    pub(crate) seen_failures: AtomicU64,
+    pub(crate) recent_successes: AtomicF64,
+    pub(crate) recent_failures: AtomicF64,
+    /// Adaptive: requests completed when the current evaluation window began.
+    pub(crate) window_start_completed: AtomicU64,
+}
+
+/// Counters of one instance read together.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Counts {
+    pub successes: u64,
+    pub failures: u64,
+    pub cancelled: u64,
+    pub expired: u64,
+    pub in_flight: u64,
+}
+
+impl Counts {
+    pub(crate) fn requests(&self) -> u64 {
+        self.successes + self.failures + self.cancelled + self.expired + self.in_flight
+    }
+    pub(crate) fn add(&mut self, o: &Counts) {
+        self.successes += o.successes;
+        self.failures += o.failures;
+        self.cancelled += o.cancelled;
+        self.expired += o.expired;
+        self.in_flight += o.in_flight;
+    }
+}
+
+/// What a settled report did, for the health decisions that follow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Settled {
+    Success,
+    /// The failure streak including this failure.
+    Failure(u64),
+    Cancelled,
+}
+
+impl InstanceState {
+    pub(crate) fn new(id: u64, incarnation: u64, epoch: u64, now_us: u64) -> Self {
+        InstanceState {
+            hot: CachePadded::new(Hot {
+                flight: FlightWord::new(epoch),
+                successes: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+                cancelled: AtomicU64::new(0),
+                consecutive_failures: AtomicU64::new(0),
+                latency: LatencyAverage::new(now_us),
+                incarnation,
+            }),
+            id,
+            expired: AtomicU64::new(0),
+            health: HealthWord::new(now_us),
+            external_score: AtomicF64::new(1.0),
+            passive_score: AtomicF64::new(1.0),
+            seen_successes: AtomicU64::new(0),
+            seen_failures: AtomicU64::new(0),
+            recent_successes: AtomicF64::new(0.0),
+            recent_failures: AtomicF64::new(0.0),
+            window_start_completed: AtomicU64::new(0),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn incarnation(&self) -> u64 {
+        self.hot.incarnation
+    }
+
+    // ---- in flight ----
+
+    /// Takes one in-flight slot in `epoch` unless `limit` picks are in flight (see
+    /// `pick_limit`). Returns the epoch the pick belongs to.
+    #[inline(always)]
+    pub(crate) fn try_acquire(&self, epoch: u32, limit: u64) -> Result<u32, Full> {
+        let (e, expired) = self.hot.flight.try_acquire(epoch, limit)?;
+        if expired > 0 {
+            self.expired.fetch_add(expired, counted());
+        }
+        Ok(e)
+    }
+
+    /// Retires the picks that are two or more epochs older than `epoch`.
+    pub(crate) fn expire_to(&self, epoch: u64) {
+        let expired = self.hot.flight.expire_to(epoch);
+        if expired > 0 {
+            self.expired.fetch_add(expired, counted());
+        }
+    }
+
+    /// Picks in flight (as of the last rotation; `expire_to` first for an exact view).
+    #[inline(always)]
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.hot.flight.in_flight()
+    }
+
+    // ---- outcomes ----
+
+    /// Settles a pick taken in `epoch`: gives back its slot and counts its outcome
+    /// and latency (a failure's latency at least `penalty_us()`). `None`, with nothing
+    /// changed, when there is no such slot: the pick expired, was already reported,
+    /// or never existed.
+    #[inline(always)]
+    pub(crate) fn settle(
+        &self,
+        epoch: u32,
+        outcome: Outcome,
+        latency_us: u64,
+        now_us: u64,
+        decay: &LatencyDecay,
+        penalty_us: impl FnOnce() -> f64,
+    ) -> Option<Settled> {
+        let moved = self
+            .hot
+            .flight
+            .release(epoch, outcome == Outcome::Success)?;
+        Some(match outcome {
+            Outcome::Success => {
+                if moved > 0 {
+                    self.hot.successes.fetch_add(moved, counted());
+                }
+                if self.hot.consecutive_failures.load(Ordering::Relaxed) != 0 {
+                    self.hot.consecutive_failures.store(0, Ordering::Relaxed);
+                }
+                self.hot.latency.record(latency_us as f64, now_us, decay);
+                Settled::Success
+            }
+            Outcome::Failure => {
+                self.hot.failures.fetch_add(1, counted());
+                let streak = self
+                    .hot
+                    .consecutive_failures
+                    .fetch_add(1, Ordering::Relaxed)
+                    + 1;
+                self.hot
+                    .latency
+                    .record((latency_us as f64).max(penalty_us()), now_us, decay);
+                Settled::Failure(streak)
+            }
+            Outcome::Cancelled => {
+                self.hot.cancelled.fetch_add(1, counted());
+                Settled::Cancelled
+            }
+        })
+    }
+
+    /// Reads the counters; outcomes before in flight, so a racing report is never
+    /// counted twice (at worst missed until the next read). The word's pending
+    /// successes and in-flight counts are read together.
+    pub(crate) fn counts(&self) -> Counts {
+        let moved = self.hot.successes.load(Ordering::Acquire);
+        let failures = self.hot.failures.load(Ordering::Acquire);
+        let cancelled = self.hot.cancelled.load(Ordering::Acquire);
+        let expired = self.expired.load(Ordering::Acquire);
+        let (in_flight, pending) = self.hot.flight.in_flight_and_pending();
+        Counts {
+            successes: moved + pending,
+            failures,
+            cancelled,
+            expired,
+            in_flight,
+        }
+    }
+
+    pub(crate) fn consecutive_failures(&self) -> u64 {
+        self.hot.consecutive_failures.load(Ordering::Relaxed)
+    }
+
+    // ---- latency and score ----
+
+    /// The latency average in microseconds; 0 before any sample.
+    pub(crate) fn latency_ewma(&self) -> f64 {
+        self.hot.latency.get()
+    }
+
+    /// The health score: passive evidence times the external check, in 0..=1.
+    pub(crate) fn health_score(&self) -> f64 {
+        let s = self.passive_score.load(Ordering::Relaxed)
+            * self.external_score.load(Ordering::Relaxed);
+        s.clamp(0.0, 1.0)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    const NONE: LatencyDecay = LatencyDecay {
+        tau_us: 1e9,
+        step_us: u64::MAX,
+    };
+
+    fn settle(s: &InstanceState, e: u32, outcome: Outcome) -> Option<Settled> {
+        s.settle(e, outcome, 100, 0, &NONE, || 0.0)
+    }
+
+    #[test]
+    fn acquire_and_settle_balance_and_refuse_extra_reports() {
+        let s = InstanceState::new(1, 1, 0, 0);
+        let e = s.try_acquire(0, pick_limit(0)).unwrap();
+        assert_eq!(s.in_flight(), 1);
+        assert_eq!(settle(&s, e, Outcome::Success), Some(Settled::Success));
+        assert_eq!(
+            settle(&s, e, Outcome::Success),
+            None,
+            "a second report of the same slot must be refused"
+        );
+        assert_eq!(s.in_flight(), 0);
+        assert_eq!(s.counts().successes, 1);
+    }
+
+    #[test]
+    fn successes_fold_from_the_word_into_the_counter_without_loss() {
+        let s = InstanceState::new(1, 1, 0, 0);
+        let n = 3 * 4096 + 7;
+        for _ in 0..n {
+            let e = s.try_acquire(0, pick_limit(0)).unwrap();
+            assert!(settle(&s, e, Outcome::Success).is_some());
+        }
+        let c = s.counts();
+        assert_eq!((c.successes, c.in_flight), (n, 0));
+        let e = s.try_acquire(0, pick_limit(0)).unwrap();
+        assert_eq!(settle(&s, e, Outcome::Failure), Some(Settled::Failure(1)));
+        assert_eq!(
+            s.counts().successes,
+            n,
+            "a failure does not count as a success"
+        );
+    }
+
+    #[test]
+    fn capacity_is_a_hard_limit() {
+        let s = InstanceState::new(1, 1, 0, 0);
+        assert!(s.try_acquire(0, pick_limit(2)).is_ok());
+        assert!(s.try_acquire(0, pick_limit(2)).is_ok());
+        assert_eq!(s.try_acquire(0, pick_limit(2)), Err(Full::Capacity));
+    }
+
+    #[test]
+    fn picks_two_epochs_old_expire_once() {
+        let s = InstanceState::new(1, 1, 0, 0);
+        let e0 = s.try_acquire(0, pick_limit(0)).unwrap();
+        let e1 = s.try_acquire(1, pick_limit(0)).unwrap();
+        assert_eq!(s.in_flight(), 2);
+        s.expire_to(2);
+        assert_eq!(s.counts().expired, 1);
+        assert_eq!(s.in_flight(), 1);
+        assert_eq!(
+            settle(&s, e0, Outcome::Cancelled),
+            None,
+            "expired pick must not be released"
+        );
+        assert!(settle(&s, e1, Outcome::Cancelled).is_some());
+        s.expire_to(3);
+        s.expire_to(3);
+        assert_eq!(s.counts().expired, 1);
+        assert_eq!(s.counts().cancelled, 1);
+    }
+}

@@ -1,0 +1,42 @@
+//! One instance of a set as a snapshot holds it: what the caller configured, its
+//! live state, and the health view the snapshot was built with.
+
+use crate::instance::{pick_limit, InstanceState};
+use crate::sync::Arc;
+use crate::types::Instance;
+
+#[derive(Clone)]
+pub(crate) struct Member {
+    pub id: u64,
+    pub state: Arc<InstanceState>,
+    pub weight: u32,
+    pub capacity: u32,
+    /// The most picks it may have in flight (`capacity`, or the ceiling).
+    pub limit: u32,
+    /// Health lets it be picked (the view this snapshot was built with).
+    pub healthy: bool,
+}
+
+// 32 bytes, so indexing the members is one shift.
+const _: () = assert!(std::mem::size_of::<Member>() == 32);
+
+impl Member {
+    pub(crate) fn new(instance: &Instance, state: Arc<InstanceState>) -> Member {
+        Member {
+            id: instance.id,
+            weight: instance.weight,
+            capacity: instance.capacity,
+            limit: pick_limit(instance.capacity) as u32,
+            state,
+            healthy: true,
+        }
+    }
+
+    pub(crate) fn instance(&self) -> Instance {
+        Instance {
+            id: self.id,
+            weight: self.weight,
+            capacity: self.capacity,
+        }
+    }
+}
