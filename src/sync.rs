@@ -105,40 +105,47 @@ impl<T: Send> PerThread<T> {
 
 #[cfg(loom)]
 pub(crate) struct PerThread<T: Send + 'static> {
-    values: std::sync::Mutex<Vec<(loom::thread::ThreadId, Box<T>)>>,
+    owner: u64,
+    /// Every thread's value, owned here (freed with the object); a loom mutex, so
+    /// the model sees `iter` synchronise with the value's creation.
+    values: Mutex<Vec<Box<T>>>,
+}
+
+#[cfg(loom)]
+loom::thread_local! {
+    /// This loom thread's values: (owner, value in the owner's list).
+    static PER_THREAD: std::cell::RefCell<Vec<(u64, *const ())>> =
+        std::cell::RefCell::new(Vec::new());
 }
 
 #[cfg(loom)]
 impl<T: Send + 'static> PerThread<T> {
     pub(crate) fn new() -> Self {
+        static NEXT_OWNER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         PerThread {
-            values: std::sync::Mutex::new(Vec::new()),
+            owner: NEXT_OWNER.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            values: Mutex::new(Vec::new()),
         }
     }
 
-    fn find(&self, me: loom::thread::ThreadId) -> Option<*const T> {
-        let values = self.values.lock().unwrap_or_else(|p| p.into_inner());
-        values
-            .iter()
-            .find(|(id, _)| *id == me)
-            .map(|(_, v)| &**v as *const T)
-    }
-
     pub(crate) fn get_or(&self, create: impl FnOnce() -> T) -> &T {
-        let me = loom::thread::current().id();
-        let value = match self.find(me) {
-            Some(v) => v,
+        let found = PER_THREAD.with(|list| {
+            list.borrow()
+                .iter()
+                .find(|(owner, _)| *owner == self.owner)
+                .map(|(_, v)| *v)
+        });
+        let value = match found {
+            Some(v) => v.cast::<T>(),
             None => {
-                // Made outside the registry's lock: `create` may run loom operations,
-                // and loom may switch threads at any of them.
                 let boxed = Box::new(create());
                 let v: *const T = &*boxed;
-                let mut values = self.values.lock().unwrap_or_else(|p| p.into_inner());
-                values.push((me, boxed));
+                lock(&self.values).push(boxed);
+                PER_THREAD.with(|list| list.borrow_mut().push((self.owner, v.cast())));
                 v
             }
         };
-        // SAFETY: each box stays in the list, unmoved, until `self` is dropped.
+        // SAFETY: each box stays in `values`, unmoved, until `self` is dropped.
         unsafe { &*value }
     }
 
@@ -146,8 +153,10 @@ impl<T: Send + 'static> PerThread<T> {
     where
         T: Sync,
     {
-        let values = self.values.lock().unwrap_or_else(|p| p.into_inner());
-        let all: Vec<*const T> = values.iter().map(|(_, v)| &**v as *const T).collect();
+        let all: Vec<*const T> = lock(&self.values)
+            .iter()
+            .map(|v| &**v as *const T)
+            .collect();
         // SAFETY: as in `get_or`.
         all.into_iter().map(|v| unsafe { &*v })
     }

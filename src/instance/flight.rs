@@ -136,7 +136,7 @@ impl Flight {
                 prev: 0,
                 ..self
             };
-            (next, self.cur + self.prev)
+            (next, self.cur.wrapping_add(self.prev))
         }
     }
 }

@@ -78,15 +78,22 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
+    // Wrapping: 64-bit totals cannot overflow in practice, and a read of a word
+    // corrupted on purpose (the loom models' injected bugs) must reach the model's
+    // own assertion rather than an overflow panic.
     pub(crate) fn requests(&self) -> u64 {
-        self.successes + self.failures + self.cancelled + self.expired + self.in_flight
+        self.successes
+            .wrapping_add(self.failures)
+            .wrapping_add(self.cancelled)
+            .wrapping_add(self.expired)
+            .wrapping_add(self.in_flight)
     }
     pub(crate) fn add(&mut self, o: &Counts) {
-        self.successes += o.successes;
-        self.failures += o.failures;
-        self.cancelled += o.cancelled;
-        self.expired += o.expired;
-        self.in_flight += o.in_flight;
+        self.successes = self.successes.wrapping_add(o.successes);
+        self.failures = self.failures.wrapping_add(o.failures);
+        self.cancelled = self.cancelled.wrapping_add(o.cancelled);
+        self.expired = self.expired.wrapping_add(o.expired);
+        self.in_flight = self.in_flight.wrapping_add(o.in_flight);
     }
 }
 
