@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// A monotonic time source in microseconds. lb reads it now and then (every few
-/// calls, see `Config::clock_refresh_ops`), never on every select.
+/// calls, see `Config::clock_refresh_ops`), not on every select.
 pub trait Clock: Send + Sync + 'static {
     /// Microseconds since an arbitrary fixed origin; never decreases.
     fn now_us(&self) -> u64;

@@ -33,8 +33,9 @@ pub struct Config {
     /// expires at the first clock read at least one timeout after the step that
     /// follows its select. A pick never expires less than one timeout after its
     /// select; with the clock read at least every d, it has expired by
-    /// 2 x timeout + 2 x d after it. Each thread reads the clock every
-    /// `clock_refresh_ops` of its calls on a balancer; `stats`, `health` and
+    /// 2 x timeout + 2 x d after it. Each thread reads the clock at least once
+    /// every 2 x `clock_refresh_ops` - 1 of its calls on a balancer (see
+    /// `clock_refresh_ops`); `stats`, `health` and
     /// `all_health` read it on every call. A report after the timeout but before the
     /// pick is seen to expire is accepted and counted once, as its outcome.
     /// Range: [0, 4294967295], whole numbers. Default: 300000.
@@ -105,8 +106,12 @@ pub struct Config {
     /// refresh, adaptive evaluation) runs, in milliseconds.
     /// Range: [1, 60000], whole numbers. Default: 100.
     pub maintenance_interval_ms: u64,
-    /// Each thread reads the clock once every this many of its calls (selects and
-    /// reports) on a balancer; the clock is never read on every call.
+    /// How often each thread reads the clock, in its calls on a balancer. Selects
+    /// and reports count down from this; the select that reaches 0 reads the clock
+    /// after choosing, so a thread that selects reads it once every this many
+    /// calls. A report reads it before settling only when the thread's count is
+    /// this - 2 below 0 (its selects did not read it), so a thread that only
+    /// reports reads it once every 2 x this - 1 reports (every report at 1).
     /// Range: [1, 65536], whole numbers. Default: 16.
     pub clock_refresh_ops: u32,
 }

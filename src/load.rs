@@ -22,7 +22,7 @@ pub(crate) fn latency_estimate(state: &InstanceState, median_us: f64) -> f64 {
 /// Finagle and tower.
 #[inline]
 pub(crate) fn expected_cost(m: &Member, in_flight: u64, median_us: f64) -> f64 {
-    latency_estimate(&m.state, median_us) * (in_flight + 1) as f64 / m.weight as f64
+    latency_estimate(&m.state, median_us) * (in_flight as f64 + 1.0) / m.weight as f64
 }
 
 /// The median latency average over the members that have one (0 if none), using

@@ -37,7 +37,7 @@ impl Shard {
         self.latency_sum_us
             .store(s.wrapping_add(latency_us), Ordering::Relaxed);
         let c = self.successes.load(Ordering::Relaxed);
-        self.successes.store(c + 1, Ordering::Relaxed);
+        self.successes.store(c.wrapping_add(1), Ordering::Relaxed);
     }
 }
 
@@ -45,30 +45,92 @@ impl Shard {
 pub(crate) struct LocalEntry {
     /// The snapshot this thread last loaded, replaced when the generation moves.
     pub snapshot: Arc<Snapshot>,
+    /// `snapshot`'s generation when it offers no trial traffic, else `u64::MAX`
+    /// (no generation): the request path's fast cases compare this one word with
+    /// the published generation and so check both at once.
+    fast_generation: u64,
     pub picker: Picker,
-    /// Calls left before this thread reads the clock again.
-    countdown: u32,
+    /// Calls left before this thread reads the clock: a select that brings it to
+    /// 0 or below reads the clock after choosing; a report reads it before
+    /// settling, but only at `report_floor` or below, so a thread that selects
+    /// and reports reads the clock at its selects.
+    countdown: i32,
+    /// 2 - `clock_refresh_ops` of the snapshot the countdown was last reset from:
+    /// a thread that only reports reads the clock once every
+    /// 2 x `clock_refresh_ops` - 1 calls (every call for 1).
+    report_floor: i32,
 }
 
 impl LocalEntry {
     pub(crate) fn new(snapshot: Arc<Snapshot>, picker: Picker) -> LocalEntry {
-        LocalEntry {
-            countdown: snapshot.cfg.clock_refresh_ops,
+        let mut entry = LocalEntry {
+            countdown: 0,
+            report_floor: 0,
+            fast_generation: u64::MAX,
             snapshot,
             picker,
-        }
+        };
+        entry.reset_countdown();
+        entry.note_snapshot();
+        entry
     }
 
-    /// Counts one call; true once every `clock_refresh_ops` calls, when this thread
-    /// should read the clock.
+    fn note_snapshot(&mut self) {
+        // A changed `clock_refresh_ops` applies at once: the count never exceeds
+        // the new value and the report floor follows it.
+        let n = self.refresh_ops();
+        self.countdown = self.countdown.min(n);
+        self.report_floor = 2 - n;
+        self.fast_generation = if self.snapshot.trial.is_empty() {
+            self.snapshot.generation
+        } else {
+            u64::MAX
+        };
+    }
+
+    fn refresh_ops(&self) -> i32 {
+        self.snapshot.cfg.clock_refresh_ops.min(1 << 20) as i32
+    }
+
+    fn reset_countdown(&mut self) {
+        let n = self.refresh_ops();
+        self.countdown = n;
+        self.report_floor = 2 - n;
+    }
+
+    /// Counts one select; true when the clock is due after it (the countdown then
+    /// starts again). Nothing here can panic.
     #[inline(always)]
-    pub(crate) fn clock_due(&mut self) -> bool {
-        self.countdown -= 1;
-        if self.countdown == 0 {
-            self.countdown = self.snapshot.cfg.clock_refresh_ops;
+    pub(crate) fn count_select(&mut self) -> bool {
+        self.countdown = self.countdown.wrapping_sub(1);
+        if self.countdown <= 0 {
+            self.reset_countdown();
             return true;
         }
         false
+    }
+
+    /// Whether a report may go ahead without reading the clock first; `count_report`
+    /// then counts it. Nothing here can panic.
+    #[inline(always)]
+    pub(crate) fn report_may_skip_clock(&self) -> bool {
+        self.countdown > self.report_floor
+    }
+
+    #[inline(always)]
+    pub(crate) fn count_report(&mut self) {
+        self.countdown = self.countdown.wrapping_sub(1);
+    }
+
+    /// Counts one report; true when the clock must be read before it (the
+    /// countdown then starts again).
+    pub(crate) fn report_clock_due(&mut self) -> bool {
+        if self.report_may_skip_clock() {
+            self.count_report();
+            return false;
+        }
+        self.reset_countdown();
+        true
     }
 }
 
@@ -123,6 +185,21 @@ impl Locals {
         (entry, &slot.shard)
     }
 
+    /// This thread's entry and shard if this balancer is the one the thread used
+    /// last and its snapshot is current and offers no trial traffic (the request
+    /// path's fast cases); nothing that can panic, allocate or free.
+    ///
+    /// # Safety
+    /// As `current`.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn cached(&self, published: &Published) -> Option<(&mut LocalEntry, &Shard)> {
+        let slot = self.0.cached()?;
+        // SAFETY: as in `current`.
+        let entry = unsafe { &mut *slot.entry.get() };
+        (entry.fast_generation == published.generation()).then_some((entry, &slot.shard))
+    }
+
     /// The latency totals of every thread: (sum in us, successes).
     pub(crate) fn latency_totals(&self) -> (u64, u64) {
         self.0.iter().fold((0u64, 0u64), |(sum, n), slot| {
@@ -138,4 +215,5 @@ impl Locals {
 #[inline(never)]
 fn refresh(entry: &mut LocalEntry, published: &Published) {
     entry.snapshot = published.load();
+    entry.note_snapshot();
 }

@@ -85,6 +85,15 @@ impl<T: Send> PerThread<T> {
         self.get_or_slow(create)
     }
 
+    /// This thread's value if this object is the one the thread used last: one
+    /// thread-local read and a compare, nothing that can panic or allocate.
+    #[inline(always)]
+    pub(crate) fn cached(&self) -> Option<&T> {
+        let (id, value) = LAST_USED.with(std::cell::Cell::get);
+        // SAFETY: as in `get_or`.
+        (id == self.id).then(|| unsafe { &*value.cast::<T>() })
+    }
+
     #[cold]
     #[inline(never)]
     fn get_or_slow(&self, create: impl FnOnce() -> T) -> &T {
@@ -147,6 +156,17 @@ impl<T: Send + 'static> PerThread<T> {
         };
         // SAFETY: each box stays in `values`, unmoved, until `self` is dropped.
         unsafe { &*value }
+    }
+
+    pub(crate) fn cached(&self) -> Option<&T> {
+        let found = PER_THREAD.with(|list| {
+            list.borrow()
+                .iter()
+                .find(|(owner, _)| *owner == self.owner)
+                .map(|(_, v)| *v)
+        });
+        // SAFETY: as in `get_or`.
+        found.map(|v| unsafe { &*v.cast::<T>() })
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T>

@@ -34,14 +34,17 @@ struct Tracked {
 
 /// Drives one balancer on a manual clock through a random schedule and checks every
 /// observation against the contract. The harness knows exactly when lb reads the
-/// clock: on every `clock_refresh_ops`-th select or report of this thread, and on
-/// every `stats`.
+/// clock (the rule on `Config::clock_refresh_ops`): every call counts down from
+/// `clock_refresh_ops`; a select that brings the count to 0 or below reads the
+/// clock (after choosing) and starts the count again; a report reads it first,
+/// and starts the count again, only when the count is already at
+/// 2 - `clock_refresh_ops` or below; `stats` reads it every time.
 struct Harness {
     b: Balancer,
     clock: Arc<ManualClock>,
     timeout_us: u64,
     refresh_ops: u32,
-    ops: u32,
+    countdown: i64,
     reads: Vec<u64>,
     picks: Vec<Tracked>,
     accepted: u64,
@@ -68,7 +71,7 @@ impl Harness {
             clock,
             timeout_us: timeout_ms * 1000,
             refresh_ops,
-            ops: 0,
+            countdown: refresh_ops as i64,
             reads: Vec::new(),
             picks: Vec::new(),
             accepted: 0,
@@ -80,12 +83,22 @@ impl Harness {
         self.clock.now_us()
     }
 
-    /// Counts a select or report towards this thread's clock refresh.
-    fn count_op(&mut self) {
-        self.ops += 1;
-        if self.ops >= self.refresh_ops {
-            self.ops = 0;
+    /// Counts a select towards this thread's clock refresh.
+    fn count_select(&mut self) {
+        self.countdown -= 1;
+        if self.countdown <= 0 {
+            self.countdown = self.refresh_ops as i64;
             self.reads.push(self.now());
+        }
+    }
+
+    /// Counts a report towards this thread's clock refresh.
+    fn count_report(&mut self) {
+        if self.countdown <= 2 - self.refresh_ops as i64 {
+            self.countdown = self.refresh_ops as i64;
+            self.reads.push(self.now());
+        } else {
+            self.countdown -= 1;
         }
     }
 
@@ -103,7 +116,7 @@ impl Harness {
     }
 
     fn select(&mut self) {
-        self.count_op();
+        self.count_select();
         let pick = self.b.select().expect("unlimited capacity");
         let selected_us = self.now();
         self.picks.push(Tracked {
@@ -117,7 +130,7 @@ impl Harness {
         if self.picks[k].settled {
             return;
         }
-        self.count_op();
+        self.count_report();
         let now = self.now();
         let (pick, selected_us) = (self.picks[k].pick, self.picks[k].selected_us);
         let result = self.b.report(&pick, Outcome::Success, 10);

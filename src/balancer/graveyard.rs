@@ -44,6 +44,7 @@ impl Graveyard {
             .states
             .iter()
             .find(|s| s.incarnation() == pick.incarnation && s.id == pick.instance_id)
+            .filter(|s| s.check(pick.epoch_and_index) == pick.check)
             .ok_or(Refused::InvalidPick)?;
         st.settle(pick.epoch(), outcome, latency_us, now_us, decay, || {
             penalty_us

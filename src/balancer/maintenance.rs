@@ -43,9 +43,10 @@ impl Maintenance {
         }
     }
 
+    /// The median latency average of the set, as the strategies read it.
     #[inline(always)]
-    pub(super) fn median_us(&self) -> f64 {
-        self.median_us.load(Ordering::Relaxed)
+    pub(super) fn median(&self) -> &AtomicF64 {
+        &self.median_us
     }
 
     #[inline(always)]
@@ -68,7 +69,8 @@ impl Maintenance {
 impl Balancer {
     /// Reads the clock; moves the expiry epoch on and runs maintenance when they are
     /// due and no other thread is at them. Called every `clock_refresh_ops` calls
-    /// of a thread, never with that thread's entry in use (the clock is user code).
+    /// of a thread (see `LocalEntry::count_select`), never with that thread's entry
+    /// in use (the clock is user code).
     #[cold]
     #[inline(never)]
     pub(super) fn tick(&self) {

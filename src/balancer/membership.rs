@@ -104,7 +104,8 @@ impl Balancer {
                     None => {
                         let inc = w.next_incarnation;
                         w.next_incarnation += 1;
-                        Arc::new(InstanceState::new(inst.id, inc, epoch, now))
+                        let tag = self.tag(inst.id, inc);
+                        Arc::new(InstanceState::new(inst.id, inc, tag, epoch, now))
                     }
                 };
                 Member::new(inst, state)

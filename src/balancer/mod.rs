@@ -153,17 +153,6 @@ impl Balancer {
         unsafe { self.locals.current(&self.published, || self.new_local()) }
     }
 
-    /// Reads the clock (and runs what is due), then this thread's entry again: the
-    /// request path's once-every-`clock_refresh_ops` detour, out of line.
-    #[cold]
-    #[inline(never)]
-    #[allow(clippy::mut_from_ref)]
-    fn tick_then_local(&self) -> (&mut LocalEntry, &Shard) {
-        self.tick();
-        // SAFETY: as `local`; the caller dropped its entry before calling this.
-        unsafe { self.local() }
-    }
-
     /// A thread starts using this balancer: its random stream.
     #[cold]
     fn new_local(&self) -> LocalEntry {

@@ -29,44 +29,86 @@ impl Balancer {
     /// still counts in the totals, never in a current instance's counters.
     #[inline]
     pub fn report(&self, pick: &Pick, outcome: Outcome, latency_us: u64) -> Result<(), Error> {
+        if outcome == Outcome::Success {
+            if let Some(result) = self.report_success_fast::<true>(pick, latency_us) {
+                return result.map_err(Error::from);
+            }
+        }
         self.try_report(pick, outcome, latency_us)
             .map_err(Error::from)
     }
 
-    /// The request path's report (the C ABI calls it directly): a pick whose
-    /// index hint finds its instance; the full report for everything else (an
-    /// instance that moved in the set or left it).
+    /// A successful report in its common case, with no panic site, so that the C
+    /// ABI can run it outside its panic guard: a pick that passes its check, this
+    /// thread's cached entry with a current snapshot, no clock read due first, the index
+    /// hint finding the instance, no trial traffic, and the
+    /// slot released in one step. `Some` when it settled the pick or refused it
+    /// with nothing changed; `None` leaves the report to `try_report`, with nothing
+    /// changed.
+    /// `COUNT`: count this call towards the clock refresh (the caller has not).
     #[inline(always)]
+    pub(crate) fn report_success_fast<const COUNT: bool>(
+        &self,
+        pick: &Pick,
+        latency_us: u64,
+    ) -> Option<Result<(), Refused>> {
+        // SAFETY: nothing below calls back into the balancer.
+        let (entry, shard) = unsafe { self.locals.cached(&self.published) }?;
+        let snap: &Snapshot = &entry.snapshot;
+        if COUNT && !entry.report_may_skip_clock() {
+            return None;
+        }
+        let m = snap.members.get(pick.index())?;
+        if !same_instance(m, pick) {
+            return None;
+        }
+        if pick.check != m.state.check(pick.epoch_and_index) || !self.fresh(pick) {
+            if COUNT {
+                entry.count_report();
+            }
+            return Some(Err(Refused::InvalidPick));
+        }
+        let latency_us = latency_us.min(MAX_LATENCY_US);
+        let now = self.now_us.load(Ordering::Relaxed);
+        if !m
+            .state
+            .settle_success_fast(pick.epoch(), latency_us, now, &snap.decay)
+        {
+            return None;
+        }
+        if COUNT {
+            entry.count_report();
+        }
+        shard.add(latency_us);
+        Some(Ok(()))
+    }
+
+    /// The full report (the C ABI calls it directly): the clock read when due, the
+    /// instance found by its index hint or by id, or the graveyard.
+    #[inline(never)]
     pub(crate) fn try_report(
         &self,
         pick: &Pick,
         outcome: Outcome,
         latency_us: u64,
     ) -> Result<(), Refused> {
-        if pick.check != self.check(pick.instance_id, pick.incarnation, pick.epoch_and_index) {
-            return Err(Refused::InvalidPick);
+        // SAFETY: `entry` is not used across `tick`; everything after fetches the
+        // entry again.
+        let (entry, _) = unsafe { self.local() };
+        // Reports count towards the clock refresh too, so an expired pick is
+        // recognised within 2 x `clock_refresh_ops` - 1 calls of this thread even
+        // when nothing is being selected.
+        if entry.report_clock_due() {
+            self.tick();
+        }
+        if outcome == Outcome::Success {
+            if let Some(result) = self.report_success_fast::<false>(pick, latency_us) {
+                return result;
+            }
         }
         // A caller's negative duration cast to unsigned must not wreck the averages.
         let latency_us = latency_us.min(MAX_LATENCY_US);
-        // SAFETY: `entry` is not used across `tick`: `tick_then_local` fetches the
-        // entry again after it.
-        let (mut entry, mut shard) = unsafe { self.local() };
-        // Reports count towards the clock refresh too, so an expired pick is
-        // recognised within `clock_refresh_ops` calls of this thread even when
-        // nothing is being selected.
-        if entry.clock_due() {
-            (entry, shard) = self.tick_then_local();
-        }
-        let snap: &Snapshot = &entry.snapshot;
-        match snap.members.get(pick.index()) {
-            Some(m) if same_instance(m, pick) => {
-                if !self.fresh(pick) {
-                    return Err(Refused::InvalidPick);
-                }
-                self.settle_member(snap, m, pick, outcome, latency_us, shard)
-            }
-            _ => self.report_slow(*pick, outcome, latency_us),
-        }
+        self.report_slow(*pick, outcome, latency_us)
     }
 
     /// Whether the pick is not from two or more epochs ago (expired), nor from a
@@ -77,8 +119,8 @@ impl Balancer {
         !(2..u32::MAX).contains(&age)
     }
 
-    /// The full report: the member found by id, or the graveyard for an instance
-    /// that has left the set.
+    /// The full report of a checked pick: the member found by its index hint or by
+    /// id, or the graveyard for an instance that has left the set.
     #[cold]
     #[inline(never)]
     fn report_slow(&self, pick: Pick, outcome: Outcome, latency_us: u64) -> Result<(), Refused> {
@@ -89,6 +131,9 @@ impl Balancer {
         let (entry, shard) = unsafe { self.local() };
         let snap: &Snapshot = &entry.snapshot;
         match locate(snap, &pick) {
+            Some(m) if pick.check != m.state.check(pick.epoch_and_index) => {
+                Err(Refused::InvalidPick)
+            }
             Some(m) => self.settle_member(snap, m, &pick, outcome, latency_us, shard),
             None => {
                 let now = self.now_us.load(Ordering::Relaxed);

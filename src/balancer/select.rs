@@ -5,7 +5,7 @@ use std::cell::Cell;
 use super::Balancer;
 use crate::error::{Error, Refused};
 use crate::snapshot::Snapshot;
-use crate::strategy::{FirstArgs, PickCtx};
+use crate::strategy::{FirstArgs, PickCtx, Registered, Tables, Visit};
 use crate::types::{Outcome, Pick};
 
 impl Balancer {
@@ -18,7 +18,15 @@ impl Balancer {
     /// [`IN_FLIGHT_MAX`](crate::IN_FLIGHT_MAX) picks.
     #[inline]
     pub fn select(&self) -> Result<Pick, Error> {
-        self.try_select(&[]).map_err(Error::from)
+        match self.select_fast() {
+            Some((pick, clock_due)) => {
+                if clock_due {
+                    self.read_clock();
+                }
+                Ok(pick)
+            }
+            None => self.try_select(&[]).map_err(Error::from),
+        }
     }
 
     /// Like [`select`](Self::select), for retries: avoids the ids in `exclude` while any
@@ -36,29 +44,76 @@ impl Balancer {
         })
     }
 
+    /// A plain select in its common case: `select_fast_as` for the running
+    /// strategy.
+    #[inline(always)]
+    pub(crate) fn select_fast(&self) -> Option<(Pick, bool)> {
+        Tables::visit(self.dispatch.running_raw(), FastSelect::<true>(self))
+    }
+
+    /// The running strategy as stored, for callers that dispatch on it themselves
+    /// (`Tables::visit`).
+    #[inline(always)]
+    pub(crate) fn running_raw(&self) -> u8 {
+        self.dispatch.running_raw()
+    }
+
+    /// A plain select with strategy `S` in its common case, with no panic site
+    /// when `S::PANIC_FREE_FIRST`, so that the C ABI can run it outside its panic
+    /// guard: this thread's cached entry with a current snapshot without trial traffic,
+    /// and the strategy's first attempt taking the pick. Returns the pick and
+    /// whether the caller must read the clock now (`read_clock`, after the
+    /// select: a pick stamped with the epoch before the read still gets a full
+    /// timeout). `None` leaves the select to `try_select`, with nothing changed
+    /// but the strategy's cursor and random stream. `S` must be the running
+    /// strategy. `COUNT`: count this call towards the clock refresh (the caller
+    /// has not).
+    #[inline(always)]
+    pub(crate) fn select_fast_as<S: Registered, const COUNT: bool>(&self) -> Option<(Pick, bool)> {
+        if !S::PANIC_FREE_FIRST {
+            return None;
+        }
+        // SAFETY: nothing below calls back into the balancer.
+        let (entry, _) = unsafe { self.locals.cached(&self.published) }?;
+        let snap: &Snapshot = &entry.snapshot;
+        let mut ctx = FirstArgs {
+            members: &snap.members,
+            selectable: &snap.selectable,
+            picker: &mut entry.picker,
+            epoch: self.expiry.epoch(),
+            median_us: self.maintenance.median(),
+        }
+        .into_ctx();
+        let (idx, e) = S::first(S::table_in(&snap.tables), &mut ctx)?;
+        // The same lookup `acquire` made, so the compiler reuses it.
+        let m = ctx.members.get(idx)?;
+        let pick = self.pick_of(m, idx, e);
+        Some((pick, COUNT && entry.count_select()))
+    }
+
+    /// Reads the clock and runs what is due (expiry, maintenance): what a select
+    /// whose fast path said so does after it.
+    #[inline(never)]
+    pub(crate) fn read_clock(&self) {
+        self.tick();
+    }
+
     /// The request path's select (the C ABI calls it directly): the running
     /// strategy's first attempt, or the full select for everything else (a clock
     /// read due, trial traffic, exclusions, a first attempt that found no room).
-    #[inline(always)]
+    #[inline(never)]
     pub(crate) fn try_select(&self, exclude: &[u64]) -> Result<Pick, Refused> {
-        // SAFETY: `entry` is not used across `tick` (which reads the clock, user
-        // code that may call back into this balancer): `tick_then_local` fetches
-        // the entry again after it.
-        let (mut entry, _) = unsafe { self.local() };
-        if entry.clock_due() {
-            entry = self.tick_then_local().0;
+        // SAFETY: `entry` is not used across `tick`; everything after fetches the
+        // entry again.
+        let (entry, _) = unsafe { self.local() };
+        if entry.count_select() {
+            self.tick();
         }
-        let snap: &Snapshot = &entry.snapshot;
-        if exclude.is_empty() && snap.trial.is_empty() {
-            let args = FirstArgs {
-                members: &snap.members,
-                selectable: &snap.selectable,
-                picker: &mut entry.picker,
-                epoch: self.expiry.epoch(),
-                median_us: self.maintenance.median_us(),
-            };
-            if let Some((idx, e)) = snap.tables.first(self.dispatch.running_raw(), args) {
-                return Ok(self.make_pick(snap, idx, e));
+        if exclude.is_empty() {
+            if let Some((pick, _)) =
+                Tables::visit(self.dispatch.running_raw(), FastSelect::<false>(self))
+            {
+                return Ok(pick);
             }
         }
         self.select_slow(exclude)
@@ -81,8 +136,9 @@ impl Balancer {
             picker: &mut entry.picker,
             epoch: self.expiry.epoch(),
             exclude,
-            median_us: self.maintenance.median_us(),
+            median_us: self.maintenance.median(),
             at_ceiling: Cell::new(false),
+            fast_only: false,
         };
         if !snap.trial.is_empty() {
             if let Some((idx, e)) = trial_pick(snap, &mut ctx) {
@@ -104,30 +160,42 @@ impl Balancer {
 
     #[inline(always)]
     fn make_pick(&self, snap: &Snapshot, idx: usize, epoch: u32) -> Pick {
-        let m = &snap.members[idx];
-        let incarnation = m.state.incarnation();
+        self.pick_of(&snap.members[idx], idx, epoch)
+    }
+
+    /// The pick of member `m` (at `idx`) taken in `epoch`.
+    #[inline(always)]
+    fn pick_of(&self, m: &crate::member::Member, idx: usize, epoch: u32) -> Pick {
         let epoch_and_index = (epoch as u64) << 32 | idx as u64;
         Pick {
             instance_id: m.id,
-            incarnation,
+            incarnation: m.state.incarnation(),
             epoch_and_index,
-            check: self.check(m.id, incarnation, epoch_and_index),
+            check: m.state.check(epoch_and_index),
         }
     }
 
-    /// A keyed check value over the pick's words: a corrupted pick, or one from
-    /// another balancer (another key), fails it with probability 1 - 2^-64. It is a
-    /// fast mixer, not a cryptographic MAC; report validates the pick's contents
-    /// independently of it.
-    #[inline(always)]
-    pub(super) fn check(&self, id: u64, incarnation: u64, epoch_and_index: u64) -> u64 {
-        // Two independent multiplies by odd constants (each a bijection of its
-        // input, and they overlap in the pipeline): changing any one input word
-        // changes the result.
+    /// The tag of a new incarnation: the balancer's key mixed with the id and the
+    /// incarnation, so tags differ between instances and between balancers.
+    pub(super) fn tag(&self, id: u64, incarnation: u64) -> u64 {
         let a = (id ^ self.key[0]).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let b = (incarnation.rotate_left(32) ^ epoch_and_index ^ self.key[1])
-            .wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        a ^ b
+        let b = (incarnation ^ self.key[1]).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let h = a ^ b.rotate_left(29);
+        h ^ (h >> 31)
+    }
+}
+
+/// `select_fast_as` for the strategy `Tables::visit` names.
+struct FastSelect<'a, const COUNT: bool>(&'a Balancer);
+
+impl<const COUNT: bool> Visit for FastSelect<'_, COUNT> {
+    type Out = Option<(Pick, bool)>;
+    #[inline(always)]
+    fn visit<S: Registered>(self) -> Option<(Pick, bool)> {
+        self.0.select_fast_as::<S, COUNT>()
+    }
+    fn other(self) -> Option<(Pick, bool)> {
+        None
     }
 }
 

@@ -24,8 +24,9 @@ pub type lb_option = u32;
 /// the step that follows its select. So a pick never expires less than one
 /// timeout after its select; with the clock read at least every d, it has expired
 /// by 2 x timeout + 2 x d after it (under steady traffic, between one and about two
-/// timeouts). Each thread reads the clock once every LB_OPTION_CLOCK_REFRESH_OPS
-/// of its calls on a balancer; lb_get_stats(), lb_get_health() and
+/// timeouts). Each thread reads the clock at least once every
+/// 2 x LB_OPTION_CLOCK_REFRESH_OPS - 1 of its calls on a balancer (see that
+/// option); lb_get_stats(), lb_get_health() and
 /// lb_get_all_health() read it on every call. A report that arrives after the
 /// timeout but before lb has seen the pick expire is accepted and counted once, as
 /// its outcome.
@@ -97,6 +98,11 @@ pub const LB_OPTION_ADAPTIVE_HYSTERESIS: lb_option = 17;
 /// refresh, adaptive evaluation) runs, in milliseconds.
 /// Range: [1, 60000], whole numbers. Default: 100.
 pub const LB_OPTION_MAINTENANCE_INTERVAL_MS: lb_option = 18;
-/// Each thread reads the clock once every this many selects.
+/// How often each thread reads the clock, in its calls on a balancer. Selects
+/// and reports count down from this; the select that reaches 0 reads the clock
+/// after choosing, so a thread that selects reads it once every this many calls.
+/// A report reads it before settling only when the thread's count is this - 2
+/// below 0 (its selects did not read it), so a thread that only reports reads it
+/// once every 2 x this - 1 reports (every report at 1).
 /// Range: [1, 65536], whole numbers. Default: 16.
 pub const LB_OPTION_CLOCK_REFRESH_OPS: lb_option = 19;

@@ -1,8 +1,9 @@
 //! The request path: select a pick, report how its request ended.
 
-use super::guard::{check_array, guard, handle, non_null, read_array};
+use super::guard::{check_array, guard, guard_value, handle, non_null, read_array};
 use super::types::*;
 use crate::error::Refused;
+use crate::strategy::{Registered, Tables, Visit};
 use crate::{Outcome, Pick};
 use std::ptr;
 
@@ -22,6 +23,73 @@ use std::ptr;
 /// LB_IN_FLIGHT_MAX picks), LB_STATUS_INTERNAL.
 #[no_mangle]
 pub extern "C" fn lb_select(lb: *mut lb_balancer, out: *mut lb_pick) -> lb_status {
+    // Dispatch on the running strategy first, so that each strategy's common
+    // case is its own small function (`select_as`).
+    if !out.is_null() {
+        // SAFETY: NULL or a live handle (the contract).
+        if let Some(handle) = unsafe { lb.as_ref() } {
+            return Tables::visit(handle.balancer.running_raw(), SelectInto { lb, out });
+        }
+    }
+    select_checked(lb, out)
+}
+
+/// `select_as` for the strategy `Tables::visit` names.
+struct SelectInto {
+    lb: *mut lb_balancer,
+    out: *mut lb_pick,
+}
+
+impl Visit for SelectInto {
+    type Out = lb_status;
+    #[inline(always)]
+    fn visit<S: Registered>(self) -> lb_status {
+        select_as::<S>(self.lb, self.out)
+    }
+    fn other(self) -> lb_status {
+        select_checked(self.lb, self.out)
+    }
+}
+
+/// lb_select() with strategy `S`: its common case outside the panic guard, where
+/// `select_fast_as` has no panic site (tests/fast-path.py checks the compiled
+/// code for calls), and every other case under the guard.
+///
+/// `extern "C"` (not exported) so that calls to it cannot unwind, which lets the
+/// compiler make them tail calls.
+#[inline(never)]
+extern "C" fn select_as<S: Registered>(lb: *mut lb_balancer, out: *mut lb_pick) -> lb_status {
+    // SAFETY: `lb_select` checked both for NULL; `lb` is a live handle (the contract).
+    let handle = unsafe { &*lb };
+    if let Some((pick, clock_due)) = handle.balancer.select_fast_as::<S, true>() {
+        // SAFETY: not NULL; the caller passes a writable lb_pick.
+        unsafe { ptr::write_unaligned(out, lb_pick::from(pick)) };
+        if clock_due {
+            return read_clock(lb);
+        }
+        return LB_STATUS_OK;
+    }
+    select_checked(lb, out)
+}
+
+/// The clock read a select's fast path asked for, under the panic guard. The
+/// select itself succeeded, so the status is `LB_STATUS_OK` whatever happens.
+/// `extern "C"` (not exported): see `select_as`.
+#[inline(never)]
+extern "C" fn read_clock(lb: *mut lb_balancer) -> lb_status {
+    guard_value((), || {
+        // SAFETY: `select_as` had a live handle (the contract).
+        unsafe { &*lb }.balancer.read_clock()
+    });
+    // Opaque, so the compiler keeps the call to this function a tail call rather
+    // than folding the constant into its caller.
+    std::hint::black_box(LB_STATUS_OK)
+}
+
+/// lb_select() under the panic guard: every case, the common one included.
+/// `extern "C"` (not exported): see `select_as`.
+#[inline(never)]
+extern "C" fn select_checked(lb: *mut lb_balancer, out: *mut lb_pick) -> lb_status {
     guard(|| {
         non_null(out)?;
         // SAFETY: NULL or a live handle (the contract).
@@ -134,6 +202,44 @@ pub extern "C" fn lb_select_excluding(
 /// LB_STATUS_INTERNAL.
 #[no_mangle]
 pub extern "C" fn lb_report(
+    lb: *mut lb_balancer,
+    pick: *const lb_pick,
+    outcome: lb_outcome,
+    latency_us: u64,
+) -> lb_status {
+    if outcome == LB_OUTCOME_SUCCESS && !pick.is_null() && !lb.is_null() {
+        return report_success(lb, pick, latency_us);
+    }
+    report_checked(lb, pick, outcome, latency_us)
+}
+
+/// lb_report() of a success: its common case outside the panic guard, where
+/// `report_success_fast` has no panic site (tests/fast-path.py checks the
+/// compiled code for calls), and every other case under the guard. `extern "C"`
+/// (not exported): see `select_as`.
+#[inline(never)]
+extern "C" fn report_success(
+    lb: *mut lb_balancer,
+    pick: *const lb_pick,
+    latency_us: u64,
+) -> lb_status {
+    // SAFETY: `lb_report` checked both for NULL; `lb` is a live handle and `pick`
+    // a readable lb_pick (the contract).
+    let (handle, token) = unsafe { (&*lb, Pick::from(ptr::read_unaligned(pick))) };
+    match handle
+        .balancer
+        .report_success_fast::<true>(&token, latency_us)
+    {
+        Some(Ok(())) => LB_STATUS_OK,
+        Some(Err(refused)) => refused_status(refused),
+        None => report_checked(lb, pick, LB_OUTCOME_SUCCESS, latency_us),
+    }
+}
+
+/// lb_report() under the panic guard: every case, the common one included.
+/// `extern "C"` (not exported): see `select_as`.
+#[inline(never)]
+extern "C" fn report_checked(
     lb: *mut lb_balancer,
     pick: *const lb_pick,
     outcome: lb_outcome,

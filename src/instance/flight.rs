@@ -169,12 +169,37 @@ impl FlightWord {
             && total_of(w) < limit
             && self
                 .0
-                .compare_exchange(w, w + ONE_PICK, Ordering::AcqRel, Ordering::Relaxed)
+                .compare_exchange(
+                    w,
+                    w.wrapping_add(ONE_PICK),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
         {
             return Ok((epoch, 0));
         }
         self.acquire_slow(epoch, limit)
+    }
+
+    /// `try_acquire`'s common case alone: one compare-and-swap, or `None` with
+    /// nothing changed (the word is at another epoch, at the limit, or raced).
+    #[inline(always)]
+    pub(crate) fn try_acquire_fast(&self, epoch: u32, limit: u64) -> Option<u32> {
+        let e = epoch as u16 & EPOCH_MASK;
+        let w = self.0.load(Ordering::Relaxed);
+        (at_epoch(w, e)
+            && total_of(w) < limit
+            && self
+                .0
+                .compare_exchange(
+                    w,
+                    w.wrapping_add(ONE_PICK),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok())
+        .then_some(epoch)
     }
 
     #[cold]
@@ -233,6 +258,30 @@ impl FlightWord {
             }
         }
         self.release_slow(p, success)
+    }
+
+    /// `release` of a success in its common case only: one compare-and-swap, or
+    /// false with nothing changed (the caller then takes the full `release`).
+    #[inline(always)]
+    pub(crate) fn release_success_fast(&self, epoch: u32) -> bool {
+        let p = epoch as u16 & EPOCH_MASK;
+        let w = self.0.load(Ordering::Relaxed);
+        #[cfg(loom)]
+        if fault::on(&fault::UNCHECKED_RELEASE) || fault::on(&fault::SPLIT_RELEASE) {
+            return false;
+        }
+        at_epoch(w, p)
+            && w & CUR_FIELD != 0
+            && w & PENDING_MAX != PENDING_MAX
+            && self
+                .0
+                .compare_exchange(
+                    w,
+                    w.wrapping_sub(ONE_PICK).wrapping_add(1),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
     }
 
     #[cold]

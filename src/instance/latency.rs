@@ -42,36 +42,29 @@ impl LatencyAverage {
     /// Folds in one sample. The decay for an interval is applied once, by whoever
     /// moves the stamp; the mean itself is a plain load and store, since losing one
     /// sample of an average under a race costs nothing and an extra
-    /// read-modify-write per report would.
+    /// read-modify-write per report would. Nothing here can panic or call out, so
+    /// the request path's unguarded common case can record.
     #[inline(always)]
     pub(crate) fn record(&self, sample_us: f64, now_us: u64, decay: &LatencyDecay) {
         let stamp = self.stamp.load(Ordering::Relaxed);
         let w = self.value.load(Ordering::Relaxed);
-        let mean = f32::from_bits((w >> 32) as u32) as f64;
         let mut weight = f32::from_bits(w as u32) as f64;
         // Decay in steps of at least tau/1024 (a factor of 0.999 per step): the whole
         // interval is still applied when it is, but most reports skip the CAS and exp.
-        if now_us >= stamp.saturating_add(decay.step_us) {
-            weight *= self.decay_factor(stamp, now_us, decay);
+        if now_us >= stamp.saturating_add(decay.step_us)
+            && self
+                .stamp
+                .compare_exchange(stamp, now_us, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            weight *= exp_neg(now_us.wrapping_sub(stamp) as f64 / decay.tau_us);
         }
+        let mean = f32::from_bits((w >> 32) as u32) as f64;
         let new_weight = weight + 1.0;
         let new_mean = mean + (sample_us - mean) / new_weight;
         let packed = ((new_mean as f32).to_bits() as u64) << 32
             | (new_weight.min(65_536.0) as f32).to_bits() as u64;
         self.value.store(packed, Ordering::Relaxed);
-    }
-
-    /// The factor for the time since `stamp`, if this caller moves the stamp (1
-    /// otherwise: another reporter applied it).
-    #[cold]
-    fn decay_factor(&self, stamp: u64, now_us: u64, decay: &LatencyDecay) -> f64 {
-        match self
-            .stamp
-            .compare_exchange(stamp, now_us, Ordering::Relaxed, Ordering::Relaxed)
-        {
-            Ok(_) => libm::exp(-((now_us - stamp) as f64) / decay.tau_us),
-            Err(_) => 1.0,
-        }
     }
 
     /// The average in microseconds; 0 before any sample.
@@ -84,9 +77,63 @@ impl LatencyAverage {
     }
 }
 
+/// e^-x for x >= 0 (0 for larger x than an f64 can hold the result of, and for
+/// NaN), to about 1e-13 relative (the rounding of x log2(e) for large x; a sample
+/// weight stored as f32 needs far less): 2^-k from the exponent bits times e^-y,
+/// y in [0, ln 2), by its Taylor series to y^13/13! (a remainder below 2^-52).
+/// Inline arithmetic only, so the report path stays free of calls.
+#[inline(always)]
+fn exp_neg(x: f64) -> f64 {
+    if !(x < 700.0) {
+        return if x >= 700.0 { 0.0 } else { 1.0 };
+    }
+    let t = x * std::f64::consts::LOG2_E;
+    let k = t as u64; // t >= 0: truncation is floor; k <= 1010
+    let y = (t - k as f64) * std::f64::consts::LN_2;
+    // Horner over (-1)^i / i!, i = 13 down to 0.
+    const C: [f64; 14] = [
+        1.0,
+        -1.0,
+        1.0 / 2.0,
+        -1.0 / 6.0,
+        1.0 / 24.0,
+        -1.0 / 120.0,
+        1.0 / 720.0,
+        -1.0 / 5_040.0,
+        1.0 / 40_320.0,
+        -1.0 / 362_880.0,
+        1.0 / 3_628_800.0,
+        -1.0 / 39_916_800.0,
+        1.0 / 479_001_600.0,
+        -1.0 / 6_227_020_800.0,
+    ];
+    let mut p = C[13];
+    for c in C[..13].iter().rev() {
+        p = p * y + c;
+    }
+    // 2^-k as an f64: exponent 1023 - k >= 13, a normal number.
+    p * f64::from_bits((1023 - k) << 52)
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exp_neg_matches_libm() {
+        let mut worst = 0.0f64;
+        let mut x = 0.0;
+        while x < 690.0 {
+            let want = libm::exp(-x);
+            let got = exp_neg(x);
+            worst = worst.max(((got - want) / want).abs());
+            x = x * 1.07 + 1e-4;
+        }
+        assert!(worst < 1e-12, "worst relative error {worst}");
+        assert_eq!(exp_neg(0.0), 1.0);
+        assert_eq!(exp_neg(1e6), 0.0);
+        assert_eq!(exp_neg(f64::INFINITY), 0.0);
+    }
 
     #[test]
     fn converges_for_burst_and_trickle() {

@@ -46,6 +46,9 @@ pub(crate) struct Hot {
     /// incarnation, so stale picks cannot land on it. Immutable; kept here so select
     /// and report touch one cache line per instance.
     incarnation: u64,
+    /// A secret of this incarnation (from the balancer's key): picks of it carry
+    /// a check value made with it. Immutable.
+    tag: u64,
 }
 
 pub(crate) struct InstanceState {
@@ -107,7 +110,7 @@ pub(crate) enum Settled {
 }
 
 impl InstanceState {
-    pub(crate) fn new(id: u64, incarnation: u64, epoch: u64, now_us: u64) -> Self {
+    pub(crate) fn new(id: u64, incarnation: u64, tag: u64, epoch: u64, now_us: u64) -> Self {
         InstanceState {
             hot: CachePadded::new(Hot {
                 flight: FlightWord::new(epoch),
@@ -117,6 +120,7 @@ impl InstanceState {
                 consecutive_failures: AtomicU64::new(0),
                 latency: LatencyAverage::new(now_us),
                 incarnation,
+                tag,
             }),
             id,
             expired: AtomicU64::new(0),
@@ -136,6 +140,16 @@ impl InstanceState {
         self.hot.incarnation
     }
 
+    /// The check value of a pick of this incarnation with `epoch_and_index`: a
+    /// multiply by an odd constant, a bijection, so a pick whose words were changed
+    /// fails it, and without the tag (another balancer's, or none) a made-up pick
+    /// passes with probability 2^-64. Report also checks the pick's id and
+    /// incarnation against this state. A fast mixer, not a cryptographic MAC.
+    #[inline(always)]
+    pub(crate) fn check(&self, epoch_and_index: u64) -> u64 {
+        (epoch_and_index ^ self.hot.tag).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+    }
+
     // ---- in flight ----
 
     /// Takes one in-flight slot in `epoch` unless `limit` picks are in flight (see
@@ -147,6 +161,12 @@ impl InstanceState {
             self.expired.fetch_add(expired, counted());
         }
         Ok(e)
+    }
+
+    /// `try_acquire`'s common case alone (see `FlightWord::try_acquire_fast`).
+    #[inline(always)]
+    pub(crate) fn try_acquire_fast(&self, epoch: u32, limit: u64) -> Option<u32> {
+        self.hot.flight.try_acquire_fast(epoch, limit)
     }
 
     /// Retires the picks that are two or more epochs older than `epoch`.
@@ -213,6 +233,27 @@ impl InstanceState {
         })
     }
 
+    /// `settle` of a success in the request path's common case: the slot released
+    /// in one step. False with nothing changed otherwise
+    /// (the caller then takes `settle`). Nothing here can panic.
+    #[inline(always)]
+    pub(crate) fn settle_success_fast(
+        &self,
+        epoch: u32,
+        latency_us: u64,
+        now_us: u64,
+        decay: &LatencyDecay,
+    ) -> bool {
+        if !self.hot.flight.release_success_fast(epoch) {
+            return false;
+        }
+        if self.hot.consecutive_failures.load(Ordering::Relaxed) != 0 {
+            self.hot.consecutive_failures.store(0, Ordering::Relaxed);
+        }
+        self.hot.latency.record(latency_us as f64, now_us, decay);
+        true
+    }
+
     /// Reads the counters; outcomes before in flight, so a racing report is never
     /// counted twice (at worst missed until the next read). The word's pending
     /// successes and in-flight counts are read together.
@@ -265,7 +306,7 @@ mod tests {
 
     #[test]
     fn acquire_and_settle_balance_and_refuse_extra_reports() {
-        let s = InstanceState::new(1, 1, 0, 0);
+        let s = InstanceState::new(1, 1, 7, 0, 0);
         let e = s.try_acquire(0, pick_limit(0)).unwrap();
         assert_eq!(s.in_flight(), 1);
         assert_eq!(settle(&s, e, Outcome::Success), Some(Settled::Success));
@@ -280,7 +321,7 @@ mod tests {
 
     #[test]
     fn successes_fold_from_the_word_into_the_counter_without_loss() {
-        let s = InstanceState::new(1, 1, 0, 0);
+        let s = InstanceState::new(1, 1, 7, 0, 0);
         let n = 3 * 4096 + 7;
         for _ in 0..n {
             let e = s.try_acquire(0, pick_limit(0)).unwrap();
@@ -299,7 +340,7 @@ mod tests {
 
     #[test]
     fn capacity_is_a_hard_limit() {
-        let s = InstanceState::new(1, 1, 0, 0);
+        let s = InstanceState::new(1, 1, 7, 0, 0);
         assert!(s.try_acquire(0, pick_limit(2)).is_ok());
         assert!(s.try_acquire(0, pick_limit(2)).is_ok());
         assert_eq!(s.try_acquire(0, pick_limit(2)), Err(Full::Capacity));
@@ -307,7 +348,7 @@ mod tests {
 
     #[test]
     fn picks_two_epochs_old_expire_once() {
-        let s = InstanceState::new(1, 1, 0, 0);
+        let s = InstanceState::new(1, 1, 7, 0, 0);
         let e0 = s.try_acquire(0, pick_limit(0)).unwrap();
         let e1 = s.try_acquire(1, pick_limit(0)).unwrap();
         assert_eq!(s.in_flight(), 2);

@@ -29,8 +29,11 @@ impl AliasTable {
     #[inline]
     pub(crate) fn pick(&self, r: u64) -> usize {
         let n = self.entries.len() as u64;
-        let pos = (((r & 0xffff_ffff) * n) >> 32) as usize;
-        let e = self.entries[pos].load(Ordering::Relaxed);
+        let pos = ((r & 0xffff_ffff).wrapping_mul(n) >> 32) as usize;
+        // `pos < len()` by construction; `get` keeps the draw panic-free.
+        let Some(e) = self.entries.get(pos).map(|e| e.load(Ordering::Relaxed)) else {
+            return 0;
+        };
         if ((r >> 32) as u32) < (e >> 32) as u32 {
             pos
         } else {

@@ -81,6 +81,9 @@ impl Choose for LeastConnections {
         None
     }
 
+    /// The scan indexes and divides freely.
+    const PANIC_FREE_FIRST: bool = false;
+
     /// One scan (out of line: the scan dominates, and the rest of select stays
     /// small).
     #[inline(always)]

@@ -21,6 +21,7 @@ use rand_pcg::Pcg64Mcg;
 
 use crate::instance::Full;
 use crate::member::Member;
+use crate::sync::{AtomicF64, Ordering};
 use crate::types::Strategy;
 
 /// One thread's choice state for one balancer: the round-robin cursor and the
@@ -78,18 +79,32 @@ pub(crate) struct PickCtx<'a> {
     pub epoch: u32,
     /// Ids to avoid (retries); empty for a plain select.
     pub exclude: &'a [u64],
-    /// Median latency average of the set (us), for members without samples yet.
-    pub median_us: f64,
+    /// Median latency average of the set (us), for members without samples yet;
+    /// read only by the strategies that need it.
+    pub median_us: &'a AtomicF64,
     /// Set when a member was passed over because it is at the in-flight ceiling, so
     /// a select that finds nothing can say why.
     pub at_ceiling: Cell<bool>,
+    /// A first attempt: take a slot only in the in-flight word's common case (one
+    /// compare-and-swap), and leave anything else to the full select.
+    pub fast_only: bool,
 }
 
 impl PickCtx<'_> {
+    /// The set's median latency average (us).
+    #[inline(always)]
+    pub fn median_us(&self) -> f64 {
+        self.median_us.load(Ordering::Relaxed)
+    }
+
     /// Whether member `idx` may be chosen at all (not excluded).
     #[inline(always)]
     pub fn allowed(&self, idx: usize) -> bool {
-        self.exclude.is_empty() || !self.exclude.contains(&self.members[idx].id)
+        self.exclude.is_empty()
+            || self
+                .members
+                .get(idx)
+                .is_some_and(|m| !self.exclude.contains(&m.id))
     }
 
     /// Takes an in-flight slot on member `idx` if it is allowed and below its limit.
@@ -99,7 +114,10 @@ impl PickCtx<'_> {
         if !self.allowed(idx) {
             return None;
         }
-        let m = &self.members[idx];
+        let m = self.members.get(idx)?;
+        if self.fast_only {
+            return m.state.try_acquire_fast(self.epoch, m.limit as u64);
+        }
         match m.state.try_acquire(self.epoch, m.limit as u64) {
             Ok(epoch) => Some(epoch),
             Err(Full::Capacity) => None,
@@ -124,18 +142,31 @@ impl PickCtx<'_> {
     }
 }
 
+/// A strategy in the registry: where its table is in a snapshot's `Tables`.
+pub(crate) trait Registered: Choose {
+    fn table_in(tables: &Tables) -> &Self::Table;
+}
+
+/// Code to compile once per strategy (see `Tables::visit`).
+pub(crate) trait Visit {
+    type Out;
+    fn visit<S: Registered>(self) -> Self::Out;
+    /// For a value that names no registered strategy.
+    fn other(self) -> Self::Out;
+}
+
 /// What a first attempt needs: a `PickCtx` with nothing excluded.
 pub(crate) struct FirstArgs<'a> {
     pub members: &'a [Member],
     pub selectable: &'a [u32],
     pub picker: &'a mut Picker,
     pub epoch: u32,
-    pub median_us: f64,
+    pub median_us: &'a AtomicF64,
 }
 
 impl<'a> FirstArgs<'a> {
     #[inline(always)]
-    fn into_ctx(self) -> PickCtx<'a> {
+    pub(crate) fn into_ctx(self) -> PickCtx<'a> {
         PickCtx {
             members: self.members,
             selectable: self.selectable,
@@ -144,6 +175,7 @@ impl<'a> FirstArgs<'a> {
             exclude: &[],
             median_us: self.median_us,
             at_ceiling: Cell::new(false),
+            fast_only: true,
         }
     }
 }
@@ -168,6 +200,10 @@ pub(crate) trait Choose {
 
     /// Returns (member index, pick epoch) with the slot already taken.
     fn choose(table: &Self::Table, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)>;
+
+    /// Whether `first` has no panic site (only `get`, wrapping arithmetic and
+    /// atomics), so the C ABI may run it outside its panic guard.
+    const PANIC_FREE_FIRST: bool = true;
 
     /// The request path's first attempt, for a select with nothing excluded: the
     /// common case only, small enough to inline. `None` sends the select to the
@@ -214,16 +250,26 @@ macro_rules! registry {
                 None
             }
 
-            /// The first attempt of strategy `s` (see `Choose::first`), with nothing
-            /// excluded. Each arm builds its own context, so the compiler keeps it
-            /// in registers.
+            /// Calls `visitor` with the strategy stored as `s` (`Strategy as u8`)
+            /// as a type, so the caller's code is compiled once per strategy;
+            /// `Visit::other` for any other value.
             #[inline(always)]
-            pub(crate) fn first(&self, s: u8, args: FirstArgs<'_>) -> Option<(usize, u32)> {
+            pub(crate) fn visit<V: Visit>(s: u8, visitor: V) -> V::Out {
                 $(if s == Strategy::$variant as u8 {
-                    return <$ty>::first(&self.$field, &mut args.into_ctx());
+                    return visitor.visit::<$ty>();
                 })+
-                None
+                visitor.other()
             }
+        }
+
+        $(impl Registered for $ty {
+            #[inline(always)]
+            fn table_in(tables: &Tables) -> &<$ty as Choose>::Table {
+                &tables.$field
+            }
+        })+
+
+        impl Tables {
         }
 
         /// Adaptive's predicted share of member `idx` under concrete strategy `s`.

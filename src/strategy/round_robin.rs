@@ -79,8 +79,8 @@ impl Choose for RoundRobin {
         if pos >= len {
             return None;
         }
-        let idx = table[pos] as usize;
-        pos += 1;
+        let idx = *table.get(pos)? as usize;
+        pos = pos.wrapping_add(1);
         ctx.picker.cursor = if pos == len { 0 } else { pos as u64 };
         ctx.acquire(idx).map(|epoch| (idx, epoch))
     }

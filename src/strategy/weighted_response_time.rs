@@ -86,7 +86,10 @@ fn draw_pair(table: &AliasTable, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> 
     if a == b && table.len() > 1 {
         b = table.pick(ctx.picker.next_u64());
     }
-    let (a, b) = (ctx.selectable[a] as usize, ctx.selectable[b] as usize);
+    let (a, b) = (
+        *ctx.selectable.get(a)? as usize,
+        *ctx.selectable.get(b)? as usize,
+    );
     let (first, second) = if prefer_second(ctx, a, b) {
         (b, a)
     } else {
@@ -103,9 +106,14 @@ fn draw_pair(table: &AliasTable, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> 
 /// exactly), by the lower expected cost.
 #[inline(always)]
 fn prefer_second(ctx: &PickCtx<'_>, a: usize, b: usize) -> bool {
-    let (ma, mb) = (&ctx.members[a], &ctx.members[b]);
+    let (Some(ma), Some(mb)) = (ctx.members.get(a), ctx.members.get(b)) else {
+        return false;
+    };
     let (fa, fb) = (ma.state.in_flight(), mb.state.in_flight());
-    fa != fb && expected_cost(mb, fb, ctx.median_us) < expected_cost(ma, fa, ctx.median_us)
+    fa != fb && {
+        let median = ctx.median_us();
+        expected_cost(mb, fb, median) < expected_cost(ma, fa, median)
+    }
 }
 
 /// The weight of one selectable member: weight * score / latency.
