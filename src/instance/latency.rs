@@ -77,15 +77,17 @@ impl LatencyAverage {
     }
 }
 
-/// e^-x for x >= 0 (0 for larger x than an f64 can hold the result of, and for
-/// NaN), to about 1e-13 relative (the rounding of x log2(e) for large x; a sample
+/// e^-x for x >= 0 (0 from x = 700 on, and 1 for NaN: no decay), to about 1e-13 relative (the rounding of x log2(e) for large x; a sample
 /// weight stored as f32 needs far less): 2^-k from the exponent bits times e^-y,
 /// y in [0, ln 2), by its Taylor series to y^13/13! (a remainder below 2^-52).
 /// Inline arithmetic only, so the report path stays free of calls.
 #[inline(always)]
 fn exp_neg(x: f64) -> f64 {
-    if !(x < 700.0) {
-        return if x >= 700.0 { 0.0 } else { 1.0 };
+    if x.is_nan() {
+        return 1.0;
+    }
+    if x >= 700.0 {
+        return 0.0;
     }
     let t = x * std::f64::consts::LOG2_E;
     let k = t as u64; // t >= 0: truncation is floor; k <= 1010
