@@ -102,11 +102,11 @@ impl LocalEntry {
     /// starts again). Nothing here can panic.
     #[inline(always)]
     pub(crate) fn count_select(&mut self) -> bool {
-        self.countdown = self.countdown.wrapping_sub(1);
-        if self.countdown <= 0 {
+        if self.countdown <= 1 {
             self.reset_countdown();
             return true;
         }
+        self.countdown = self.countdown.wrapping_sub(1);
         false
     }
 

@@ -39,10 +39,10 @@ impl Balancer {
     }
 
     /// A successful report in its common case, with no panic site, so that the C
-    /// ABI can run it outside its panic guard: a pick that passes its check, this
-    /// thread's cached entry with a current snapshot, no clock read due first, the index
-    /// hint finding the instance, no trial traffic, and the
-    /// slot released in one step. `Some` when it settled the pick or refused it
+    /// ABI can run it outside its panic guard: this thread's cached entry with a
+    /// current snapshot without trial traffic, no clock read due first, the index
+    /// hint finding the instance, a pick that passes its check and was taken in the
+    /// current epoch, and the slot released in one step. `Some` when it settled the pick or refused it
     /// with nothing changed; `None` leaves the report to `try_report`, with nothing
     /// changed.
     /// `COUNT`: count this call towards the clock refresh (the caller has not).
@@ -62,13 +62,17 @@ impl Balancer {
         if !same_instance(m, pick) {
             return None;
         }
-        if pick.check != m.state.check(pick.epoch_and_index) || !self.fresh(pick) {
+        if pick.check != m.state.check(pick.epoch_and_index) {
             if COUNT {
                 entry.count_report();
             }
             return Some(Err(Refused::InvalidPick));
         }
-        let latency_us = latency_us.min(MAX_LATENCY_US);
+        // A pick of an earlier epoch (possibly expired) and a latency to clamp are
+        // left to the full report.
+        if pick.epoch() != self.expiry.epoch() || latency_us > MAX_LATENCY_US {
+            return None;
+        }
         let now = self.now_us.load(Ordering::Relaxed);
         if !m
             .state
@@ -115,8 +119,10 @@ impl Balancer {
     /// "future" epoch further than one ahead (not ours).
     #[inline(always)]
     fn fresh(&self, pick: &Pick) -> bool {
+        // Ages 0 and 1 (this epoch and the one before) and "-1" (a pick taken
+        // while another thread moved the epoch on) are ours: age + 1 <= 2.
         let age = self.expiry.epoch().wrapping_sub(pick.epoch());
-        !(2..u32::MAX).contains(&age)
+        age.wrapping_add(1) <= 2
     }
 
     /// The full report of a checked pick: the member found by its index hint or by

@@ -84,10 +84,8 @@ impl Balancer {
             median_us: self.maintenance.median(),
         }
         .into_ctx();
-        let (idx, e) = S::first(S::table_in(&snap.tables), &mut ctx)?;
-        // The same lookup `acquire` made, so the compiler reuses it.
-        let m = ctx.members.get(idx)?;
-        let pick = self.pick_of(m, idx, e);
+        let chosen = S::first(S::table_in(&snap.tables), &mut ctx)?;
+        let pick = self.pick_of(chosen.member, chosen.idx, chosen.epoch);
         Some((pick, COUNT && entry.count_select()))
     }
 

@@ -3,8 +3,8 @@
 use super::guard::{check_array, guard, guard_value, handle, non_null, read_array};
 use super::types::*;
 use crate::error::Refused;
-use crate::strategy::{Registered, Tables, Visit};
-use crate::{Outcome, Pick};
+use crate::strategy::Registered;
+use crate::{Outcome, Pick, Strategy};
 use std::ptr;
 
 /// Selects an instance with the current strategy and writes the pick to `*out`.
@@ -28,28 +28,26 @@ pub extern "C" fn lb_select(lb: *mut lb_balancer, out: *mut lb_pick) -> lb_statu
     if !out.is_null() {
         // SAFETY: NULL or a live handle (the contract).
         if let Some(handle) = unsafe { lb.as_ref() } {
-            return Tables::visit(handle.balancer.running_raw(), SelectInto { lb, out });
+            return SELECT_AS[handle.balancer.running_raw() as usize](lb, out);
         }
     }
     select_checked(lb, out)
 }
 
-/// `select_as` for the strategy `Tables::visit` names.
-struct SelectInto {
-    lb: *mut lb_balancer,
-    out: *mut lb_pick,
-}
+type SelectFn = extern "C" fn(*mut lb_balancer, *mut lb_pick) -> lb_status;
 
-impl Visit for SelectInto {
-    type Out = lb_status;
-    #[inline(always)]
-    fn visit<S: Registered>(self) -> lb_status {
-        select_as::<S>(self.lb, self.out)
-    }
-    fn other(self) -> lb_status {
-        select_checked(self.lb, self.out)
-    }
+/// `select_as` of each registered strategy at its `Strategy as u8`, and the full
+/// select for every other value: a `u8` indexes it without a bounds check.
+static SELECT_AS: [SelectFn; 256] = crate::strategy::strategies!(select_table);
+
+macro_rules! select_table {
+    ($($variant:ident => $field:ident: $ty:ty),+ $(,)?) => {{
+        let mut table = [select_checked as SelectFn; 256];
+        $(table[Strategy::$variant as usize] = select_as::<$ty>;)+
+        table
+    }};
 }
+use select_table;
 
 /// lb_select() with strategy `S`: its common case outside the panic guard, where
 /// `select_fast_as` has no panic site (tests/fast-path.py checks the compiled

@@ -186,8 +186,22 @@ impl FlightWord {
     /// nothing changed (the word is at another epoch, at the limit, or raced).
     #[inline(always)]
     pub(crate) fn try_acquire_fast(&self, epoch: u32, limit: u64) -> Option<u32> {
+        self.try_acquire_fast_from(self.0.load(Ordering::Relaxed), epoch, limit)
+    }
+
+    /// The word as it is now (its top bits are the picks in flight): for a caller
+    /// that compares members first and then takes a slot with
+    /// `try_acquire_fast_from`, without loading the word twice.
+    #[inline(always)]
+    pub(crate) fn load(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// `try_acquire_fast` with the word the caller loaded (`load`): fails if it
+    /// has changed since.
+    #[inline(always)]
+    pub(crate) fn try_acquire_fast_from(&self, w: u64, epoch: u32, limit: u64) -> Option<u32> {
         let e = epoch as u16 & EPOCH_MASK;
-        let w = self.0.load(Ordering::Relaxed);
         (at_epoch(w, e)
             && total_of(w) < limit
             && self
@@ -357,6 +371,14 @@ impl FlightWord {
     #[inline(always)]
     pub(crate) fn in_flight(&self) -> u64 {
         total_of(self.0.load(Ordering::Acquire))
+    }
+
+    /// The picks in flight that a word loaded with `load` says (the count is the
+    /// top bits, so `in_flight_of(a ^ b) != 0` says whether two words' counts
+    /// differ).
+    #[inline(always)]
+    pub(crate) fn in_flight_of(w: u64) -> u64 {
+        total_of(w)
     }
 
     /// (picks in flight, successes still pending), read together.

@@ -51,7 +51,10 @@ impl LatencyAverage {
         let mut weight = f32::from_bits(w as u32) as f64;
         // Decay in steps of at least tau/1024 (a factor of 0.999 per step): the whole
         // interval is still applied when it is, but most reports skip the CAS and exp.
-        if now_us >= stamp.saturating_add(decay.step_us)
+        // Wrapping: a `now_us` behind the stamp (another reporter saw a later
+        // time) looks due here and is sorted out by the second test.
+        if now_us.wrapping_sub(stamp) >= decay.step_us
+            && now_us > stamp
             && self
                 .stamp
                 .compare_exchange(stamp, now_us, Ordering::Relaxed, Ordering::Relaxed)

@@ -169,6 +169,24 @@ impl InstanceState {
         self.hot.flight.try_acquire_fast(epoch, limit)
     }
 
+    /// The in-flight word now, for `in_flight_of` and `try_acquire_fast_from`.
+    #[inline(always)]
+    pub(crate) fn flight_word(&self) -> u64 {
+        self.hot.flight.load()
+    }
+
+    /// The picks in flight a word from `flight_word` says.
+    #[inline(always)]
+    pub(crate) fn in_flight_of(w: u64) -> u64 {
+        FlightWord::in_flight_of(w)
+    }
+
+    /// `try_acquire_fast` against a word from `flight_word`.
+    #[inline(always)]
+    pub(crate) fn try_acquire_fast_from(&self, w: u64, epoch: u32, limit: u64) -> Option<u32> {
+        self.hot.flight.try_acquire_fast_from(w, epoch, limit)
+    }
+
     /// Retires the picks that are two or more epochs older than `epoch`.
     pub(crate) fn expire_to(&self, epoch: u64) {
         let expired = self.hot.flight.expire_to(epoch);

@@ -30,10 +30,10 @@ impl AliasTable {
     pub(crate) fn pick(&self, r: u64) -> usize {
         let n = self.entries.len() as u64;
         let pos = ((r & 0xffff_ffff).wrapping_mul(n) >> 32) as usize;
-        // `pos < len()` by construction; `get` keeps the draw panic-free.
-        let Some(e) = self.entries.get(pos).map(|e| e.load(Ordering::Relaxed)) else {
-            return 0;
-        };
+        debug_assert!(pos < self.entries.len());
+        // SAFETY: pos = floor(r32 * n / 2^32) with r32 < 2^32, so pos < n, the
+        // length (the caller checked n > 0; a set never has 2^32 members).
+        let e = unsafe { self.entries.get_unchecked(pos) }.load(Ordering::Relaxed);
         if ((r >> 32) as u32) < (e >> 32) as u32 {
             pos
         } else {

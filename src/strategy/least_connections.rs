@@ -4,13 +4,13 @@
 //! always the first.
 //!
 //! With equal weights and no capacities (the common case) the scan compares
-//! in-flight counts alone: one shift of each member's in-flight word. Otherwise it
-//! compares load / weight without division and skips members at capacity. Either
-//! scan keeps four running minima over interleaved members and merges them at the
-//! end: the members' loads are independent, so four short dependency chains let the
-//! loads overlap where one chain would wait on each comparison in turn.
+//! in-flight counts alone: one load and one shift of each member's in-flight word,
+//! carrying the best entry along. Otherwise it compares load / weight without
+//! division and skips members at capacity, keeping four running minima over
+//! interleaved members and merging them at the end (four short dependency chains
+//! let the loads overlap).
 
-use super::{Choose, PickCtx, SetView};
+use super::{Choose, Chosen, PickCtx, SetView};
 use crate::instance::InstanceState;
 use crate::sync::Arc;
 
@@ -70,7 +70,8 @@ impl Choose for LeastConnections {
             let best = if !ctx.exclude.is_empty() {
                 scan_excluding(scan, ctx, start)?
             } else if scan.plain {
-                scan_plain(&scan.entries, start)
+                let (head, tail) = scan.entries.split_at(start);
+                least_loaded(tail, head)?.member as usize
             } else {
                 scan_weighted(&scan.entries, start)?
             };
@@ -81,14 +82,20 @@ impl Choose for LeastConnections {
         None
     }
 
-    /// The scan indexes and divides freely.
-    const PANIC_FREE_FIRST: bool = false;
-
-    /// One scan (out of line: the scan dominates, and the rest of select stays
-    /// small).
+    /// With equal weights and no capacities, one scan; otherwise `None`, and the
+    /// select takes the full `choose`.
     #[inline(always)]
-    fn first(scan: &Scan, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
-        first_scan(scan, ctx.members, ctx.picker, ctx.epoch)
+    fn first<'a>(scan: &Scan, ctx: &mut PickCtx<'a>) -> Option<Chosen<'a>> {
+        if !scan.plain {
+            return None;
+        }
+        let n = scan.entries.len();
+        if n == 0 {
+            return None;
+        }
+        let start = ctx.picker.below(n);
+        let best = least_loaded(scan.entries.get(start..)?, scan.entries.get(..start)?)?;
+        ctx.acquire_member(best.member as usize)
     }
 
     fn predicted_share(set: &SetView<'_>, idx: usize, median_us: f64) -> f64 {
@@ -97,58 +104,40 @@ impl Choose for LeastConnections {
     }
 }
 
-#[inline(never)]
-fn first_scan(
-    scan: &Scan,
-    members: &[crate::member::Member],
-    picker: &mut super::Picker,
-    epoch: u32,
-) -> Option<(usize, u32)> {
-    let n = scan.entries.len();
-    if n == 0 {
-        return None;
-    }
-    let start = picker.below(n);
-    let best = if scan.plain {
-        scan_plain(&scan.entries, start)
-    } else {
-        scan_weighted(&scan.entries, start)?
-    };
-    let m = &members[best];
-    m.state
-        .try_acquire(epoch, m.limit as u64)
-        .ok()
-        .map(|e| (best, e))
-}
-
-/// The member with the fewest picks in flight, ties to the first from `start`:
-/// the minimum of (in flight << 32 | scan order) over the entries.
-#[inline]
-fn scan_plain(entries: &[ScanEntry], start: usize) -> usize {
-    let (head, tail) = entries.split_at(start);
-    let mut lanes = [u64::MAX; 4];
-    plain_into(&mut lanes, tail, 0);
-    plain_into(&mut lanes, head, tail.len() as u64);
-    let best = lanes[0].min(lanes[1]).min(lanes[2].min(lanes[3]));
-    let order = (best & 0xffff_ffff) as usize;
-    entries[(start + order) % entries.len()].member as usize
-}
-
+/// The entry with the fewest picks in flight over `first` then `then` (the scan
+/// order), ties to the earliest. Two passes: the least count (one load and one
+/// minimum per member), then the first entry that has it (which, with ties, is
+/// found at once). Nothing here can panic.
 #[inline(always)]
-fn plain_into(lanes: &mut [u64; 4], entries: &[ScanEntry], offset: u64) {
-    let key = |e: &ScanEntry, order: u64| e.state.in_flight() << 32 | order;
+fn least_loaded<'e>(first: &'e [ScanEntry], then: &'e [ScanEntry]) -> Option<&'e ScanEntry> {
+    let least = InstanceState::in_flight_of(least_in(then, least_in(first, u64::MAX)));
+    // A count may have moved since; then any entry of the scan will do.
+    first
+        .iter()
+        .chain(then)
+        .find(|e| e.state.in_flight() <= least)
+        .or_else(|| first.first())
+        .or_else(|| then.first())
+}
+
+/// The least in-flight word of `entries` and `least`, four at a time (one
+/// running minimum: the loads are independent, so they still overlap). The count
+/// is the word's top bits, so the least word has the least count; the caller
+/// shifts once.
+#[inline(always)]
+fn least_in(entries: &[ScanEntry], mut least: u64) -> u64 {
     let mut chunks = entries.chunks_exact(4);
-    let mut order = offset;
     for c in chunks.by_ref() {
-        lanes[0] = lanes[0].min(key(&c[0], order));
-        lanes[1] = lanes[1].min(key(&c[1], order + 1));
-        lanes[2] = lanes[2].min(key(&c[2], order + 2));
-        lanes[3] = lanes[3].min(key(&c[3], order + 3));
-        order += 4;
+        least = least
+            .min(c[0].state.flight_word())
+            .min(c[1].state.flight_word())
+            .min(c[2].state.flight_word())
+            .min(c[3].state.flight_word());
     }
-    for (k, e) in chunks.remainder().iter().enumerate() {
-        lanes[k] = lanes[k].min(key(e, order + k as u64));
+    for e in chunks.remainder() {
+        least = least.min(e.state.flight_word());
     }
+    least
 }
 
 /// A running minimum: in flight, weight and scan order of the best member so far.

@@ -16,9 +16,6 @@ pub(crate) mod weighted_response_time;
 
 use std::cell::Cell;
 
-use rand::{RngCore, SeedableRng};
-use rand_pcg::Pcg64Mcg;
-
 use crate::instance::Full;
 use crate::member::Member;
 use crate::sync::{AtomicF64, Ordering};
@@ -29,7 +26,7 @@ use crate::types::Strategy;
 pub(crate) struct Picker {
     /// Round-robin position (kept below the cycle's length).
     pub cursor: u64,
-    rng: Pcg64Mcg,
+    rng: fastrand::Rng,
 }
 
 impl Picker {
@@ -38,25 +35,25 @@ impl Picker {
         Picker {
             // Threads start at different places in the cycle so they do not move in step.
             cursor: (ordinal as u32).wrapping_mul(0x9E37_79B9) as u64,
-            rng: Pcg64Mcg::seed_from_u64(mixed),
+            rng: fastrand::Rng::with_seed(mixed),
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_u64(&mut self) -> u64 {
-        self.rng.next_u64()
+        self.rng.u64(..)
     }
 
     /// Uniform in 0..n (n > 0), by multiply-shift.
     #[inline]
     pub(crate) fn below(&mut self, n: usize) -> usize {
-        (((self.rng.next_u64() >> 32) * n as u64) >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 
     /// Uniform in [0, 1).
     #[inline]
     pub(crate) fn unit(&mut self) -> f64 {
-        (self.rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 }
 
@@ -90,7 +87,16 @@ pub(crate) struct PickCtx<'a> {
     pub fast_only: bool,
 }
 
-impl PickCtx<'_> {
+/// A first attempt's pick: the member's index and the member, so the caller
+/// builds the pick without looking the member up again, and the pick's epoch.
+#[derive(Clone, Copy)]
+pub(crate) struct Chosen<'a> {
+    pub idx: usize,
+    pub member: &'a Member,
+    pub epoch: u32,
+}
+
+impl<'a> PickCtx<'a> {
     /// The set's median latency average (us).
     #[inline(always)]
     pub fn median_us(&self) -> f64 {
@@ -126,6 +132,14 @@ impl PickCtx<'_> {
                 None
             }
         }
+    }
+
+    /// `acquire` returning the member too (a first attempt's result).
+    #[inline(always)]
+    pub fn acquire_member(&self, idx: usize) -> Option<Chosen<'a>> {
+        let epoch = self.acquire(idx)?;
+        let member = self.members.get(idx)?;
+        Some(Chosen { idx, member, epoch })
     }
 
     /// Every selectable member once, from this thread's cursor, until one takes
@@ -209,8 +223,13 @@ pub(crate) trait Choose {
     /// common case only, small enough to inline. `None` sends the select to the
     /// full `choose` (which may try the same members again).
     #[inline(always)]
-    fn first(table: &Self::Table, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
-        Self::choose(table, ctx)
+    fn first<'a>(table: &Self::Table, ctx: &mut PickCtx<'a>) -> Option<Chosen<'a>> {
+        let (idx, epoch) = Self::choose(table, ctx)?;
+        Some(Chosen {
+            idx,
+            member: ctx.members.get(idx)?,
+            epoch,
+        })
     }
 
     /// Brings the table up to date with the members' live statistics (the
@@ -282,11 +301,23 @@ macro_rules! registry {
     };
 }
 
-registry! {
-    RoundRobin => round_robin: round_robin::RoundRobin,
-    LeastConnections => least_connections: least_connections::LeastConnections,
-    WeightedResponseTime => weighted_response_time: weighted_response_time::WeightedResponseTime,
+/// The registry: every concrete strategy, as `Variant => table field: type`. It
+/// calls `$m!` with the list, so code that must name each strategy (the tables
+/// here, the C ABI's dispatch table) is generated from this one place.
+macro_rules! strategies {
+    ($m:ident) => {
+        $m! {
+            RoundRobin => round_robin: $crate::strategy::round_robin::RoundRobin,
+            LeastConnections => least_connections:
+                $crate::strategy::least_connections::LeastConnections,
+            WeightedResponseTime => weighted_response_time:
+                $crate::strategy::weighted_response_time::WeightedResponseTime,
+        }
+    };
 }
+pub(crate) use strategies;
+
+strategies!(registry);
 
 /// The position of concrete strategy `s` in `CONCRETE`.
 pub(crate) fn slot(s: Strategy) -> Option<usize> {

@@ -6,7 +6,7 @@
 //! same line; each thread's consecutive picks walk the whole cycle.
 
 use super::rr_cycle::{build_rr_cycle, StrideCycle};
-use super::{Choose, PickCtx, SetView};
+use super::{Choose, Chosen, PickCtx, SetView};
 #[cfg(loom)]
 use crate::sync::fault;
 
@@ -72,7 +72,7 @@ impl Choose for RoundRobin {
 
     /// The member at the cursor, if the cycle is a table and it takes the pick.
     #[inline(always)]
-    fn first(cycle: &Cycle, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+    fn first<'a>(cycle: &Cycle, ctx: &mut PickCtx<'a>) -> Option<Chosen<'a>> {
         let table = &cycle.table;
         let len = table.len();
         let mut pos = ctx.picker.cursor as usize;
@@ -82,7 +82,7 @@ impl Choose for RoundRobin {
         let idx = *table.get(pos)? as usize;
         pos = pos.wrapping_add(1);
         ctx.picker.cursor = if pos == len { 0 } else { pos as u64 };
-        ctx.acquire(idx).map(|epoch| (idx, epoch))
+        ctx.acquire_member(idx)
     }
 
     fn predicted_share(set: &SetView<'_>, idx: usize, _median_us: f64) -> f64 {

@@ -13,8 +13,10 @@
 //! (light load) the first draw stands, so the shares follow the weights exactly.
 
 use super::alias::AliasTable;
-use super::{Choose, PickCtx, Scratch, SetView};
+use super::{Choose, Chosen, PickCtx, Scratch, SetView};
+use crate::instance::InstanceState;
 use crate::load::{expected_cost, latency_estimate};
+use crate::member::Member;
 
 pub(crate) struct WeightedResponseTime;
 
@@ -27,11 +29,22 @@ const DRAWS: usize = 2;
 const MIN_SCORE: f64 = 0.01;
 
 impl Choose for WeightedResponseTime {
-    /// Over the selectable members' positions; starts uniform, `refresh` weighs it.
+    /// Over all the members of the set, so a draw is a member's index; a member
+    /// that may not be picked has weight 0. Starts uniform over the selectable
+    /// members; `refresh` weighs them.
     type Table = AliasTable;
 
     fn build(set: &SetView<'_>) -> AliasTable {
-        AliasTable::new(set.selectable.len())
+        if set.selectable.is_empty() {
+            return AliasTable::new(0);
+        }
+        let table = AliasTable::new(set.members.len());
+        let mut weights = vec![0.0; set.members.len()];
+        for &i in set.selectable {
+            weights[i as usize] = 1.0;
+        }
+        table.rebuild(&weights, &mut Scratch::default());
+        table
     }
 
     fn choose(table: &AliasTable, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
@@ -46,28 +59,37 @@ impl Choose for WeightedResponseTime {
         ctx.lap()
     }
 
-    /// One pair of draws.
+    /// One pair of draws, the better one taking the pick in its common case.
     #[inline(always)]
-    fn first(table: &AliasTable, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
-        let n = table.len();
-        if n == 0 {
+    fn first<'a>(table: &AliasTable, ctx: &mut PickCtx<'a>) -> Option<Chosen<'a>> {
+        if table.len() == 0 {
             return None;
         }
-        draw_pair(table, ctx)
+        let (a, b) = draw_two(table, ctx);
+        let (ma, mb) = (ctx.members.get(a)?, ctx.members.get(b)?);
+        let (wa, wb) = (ma.state.flight_word(), mb.state.flight_word());
+        let (idx, member, w) = if second_is_better(ctx, ma, mb, wa, wb) {
+            (b, mb, wb)
+        } else {
+            (a, ma, wa)
+        };
+        let epoch = member
+            .state
+            .try_acquire_fast_from(w, ctx.epoch, member.limit as u64)?;
+        Some(Chosen { idx, member, epoch })
     }
 
     /// Recomputes the weights from the members' live statistics, in place.
     fn refresh(table: &AliasTable, set: &SetView<'_>, median_us: f64, scratch: &mut Scratch) {
-        if set.selectable.is_empty() {
+        if table.len() == 0 {
             return;
         }
         let mut weights = std::mem::take(&mut scratch.floats);
         weights.clear();
-        weights.extend(
-            set.selectable
-                .iter()
-                .map(|&i| member_weight(set, i as usize, median_us)),
-        );
+        weights.resize(set.members.len(), 0.0);
+        for &i in set.selectable {
+            weights[i as usize] = member_weight(set, i as usize, median_us);
+        }
         table.rebuild(&weights, scratch);
         scratch.floats = weights;
     }
@@ -77,20 +99,28 @@ impl Choose for WeightedResponseTime {
     }
 }
 
-/// Two weighted draws (distinct when the set has two members or more), the better
-/// one first: the one of them that takes the pick.
+/// Two weighted draws: members' indices, distinct when two or more members are
+/// selectable.
 #[inline(always)]
-fn draw_pair(table: &AliasTable, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
-    let a = table.pick(ctx.picker.next_u64());
-    let mut b = table.pick(ctx.picker.next_u64());
-    if a == b && table.len() > 1 {
+fn draw_two(table: &AliasTable, ctx: &mut PickCtx<'_>) -> (usize, usize) {
+    // Both random words first, so the table is read after the generator's state
+    // is written.
+    let (r1, r2) = (ctx.picker.next_u64(), ctx.picker.next_u64());
+    let a = table.pick(r1);
+    let mut b = table.pick(r2);
+    if a == b && ctx.selectable.len() > 1 {
         b = table.pick(ctx.picker.next_u64());
     }
-    let (a, b) = (
-        *ctx.selectable.get(a)? as usize,
-        *ctx.selectable.get(b)? as usize,
-    );
-    let (first, second) = if prefer_second(ctx, a, b) {
+    (a, b)
+}
+
+/// Two weighted draws, the better one first: the one of them that takes the pick.
+#[inline(always)]
+fn draw_pair(table: &AliasTable, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+    let (a, b) = draw_two(table, ctx);
+    let (ma, mb) = (ctx.members.get(a)?, ctx.members.get(b)?);
+    let (wa, wb) = (ma.state.flight_word(), mb.state.flight_word());
+    let (first, second) = if second_is_better(ctx, ma, mb, wa, wb) {
         (b, a)
     } else {
         (a, b)
@@ -101,16 +131,16 @@ fn draw_pair(table: &AliasTable, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> 
     ctx.acquire(second).map(|epoch| (second, epoch))
 }
 
-/// Whether the second draw is the better choice: only when their in-flight counts
-/// differ (with equal counts the weighted draw stands, so shares follow the weights
-/// exactly), by the lower expected cost.
+/// Whether the second draw is the better choice, from their in-flight words: only
+/// when their in-flight counts differ (with equal counts the weighted draw stands,
+/// so shares follow the weights exactly), by the lower expected cost.
 #[inline(always)]
-fn prefer_second(ctx: &PickCtx<'_>, a: usize, b: usize) -> bool {
-    let (Some(ma), Some(mb)) = (ctx.members.get(a), ctx.members.get(b)) else {
-        return false;
-    };
-    let (fa, fb) = (ma.state.in_flight(), mb.state.in_flight());
-    fa != fb && {
+fn second_is_better(ctx: &PickCtx<'_>, ma: &Member, mb: &Member, wa: u64, wb: u64) -> bool {
+    InstanceState::in_flight_of(wa ^ wb) != 0 && {
+        let (fa, fb) = (
+            InstanceState::in_flight_of(wa),
+            InstanceState::in_flight_of(wb),
+        );
         let median = ctx.median_us();
         expected_cost(mb, fb, median) < expected_cost(ma, fa, median)
     }
