@@ -8,9 +8,11 @@
 #   make uninstall PREFIX=...
 #   make header               regenerate include/lb.h with the pinned cbindgen
 #   make cbindgen             install the pinned cbindgen (the version pinned in cbindgen.toml)
-#   make test                 every test: lint (fmt, clippy, no import cycle in src/, no file
-#                             in src/ over 450 lines), cargo test (core, simulator, C ABI unit
-#                             tests, doc tests), the memory check, tests/c-abi.sh,
+#   make test                 every test: lint (fmt, clippy, no import cycle or upward import
+#                             in src/, no file in src/ over 450 lines), cargo test (core,
+#                             simulator, C ABI unit tests, doc tests), the memory check,
+#                             tests/c-abi.sh, no panic site in the unguarded request path
+#                             (tests/fast-path.py),
 #                             instructions per pair with many balancers (callgrind),
 #                             ThreadSanitizer on the C stress program, a one-minute
 #                             fuzz run, the loom models
@@ -93,6 +95,7 @@ test: cbindgen lint
 	$(CARGO) test --workspace
 	$(CARGO) run --release --example memory_flat
 	tests/c-abi.sh
+	python3 tests/fast-path.py $(RELEASE_DIR)/liblb.so
 	tests/callgrind-pairs.sh
 	tests/tsan.sh
 	fuzz/run.sh $(FUZZ_SECONDS)

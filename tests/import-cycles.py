@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""Fails when the modules of src/ import each other in a cycle.
+"""Fails when the modules of src/ import each other in a cycle, or when a module
+imports one from a layer above its own.
 
 A module is a file of src/ (src/strategy/mod.rs is `strategy`, src/ffi/types.rs is
 `ffi::types`). An edge A -> B is any `crate::B...` path in A's code (use lines
 and paths in expressions; comments are ignored). Edges from a module to its own
 children or parent (`strategy` -> `strategy::round_robin`) count too: only the
 file's own code is read, so a parent that merely declares `mod child;` has no
-edge to it. Prints the cycles and exits 1, or prints "no import cycle" and 0.
+edge to it. The layers, bottom to top, are LAYERS below; a module belongs to the
+layer of its longest listed prefix, and may import its own layer and those below.
+Prints the cycles and upward imports and exits 1, or prints a summary and 0.
 
   tests/import-cycles.py [SRC_DIR]
 """
@@ -90,9 +93,48 @@ for v in modules:
     if v not in index:
         visit(v)
 
-if sccs:
-    for comp in sccs:
-        inner = [f"{a} -> {b}" for a in comp for b in sorted(edges[a]) if b in comp]
-        print("import cycle among " + ", ".join(comp) + ": " + "; ".join(inner))
+# Bottom to top; each entry lists the modules (and their children) of one layer.
+LAYERS = [
+    ["sync", "clock", "types", "error", "config", "options"],
+    ["instance"],
+    ["member"],
+    ["health", "load"],
+    ["strategy"],
+    ["snapshot"],
+    ["local"],
+    ["balancer"],
+    ["ffi"],
+    ["crate"],
+]
+
+
+def layer_of(m):
+    best, level = -1, None
+    for k, names in enumerate(LAYERS):
+        for n in names:
+            if (m == n or m.startswith(n + "::")) and len(n) > best:
+                best, level = len(n), k
+    return level
+
+
+failed = False
+unplaced = [m for m in modules if layer_of(m) is None]
+if unplaced:
+    print("modules in no layer (add them to LAYERS): " + ", ".join(sorted(unplaced)))
+    failed = True
+for a in sorted(edges):
+    for b in sorted(edges[a]):
+        la, lb = layer_of(a), layer_of(b)
+        if la is not None and lb is not None and lb > la:
+            print(f"upward import: {a} (layer {la}) -> {b} (layer {lb})")
+            failed = True
+for comp in sccs:
+    inner = [f"{a} -> {b}" for a in comp for b in sorted(edges[a]) if b in comp]
+    print("import cycle among " + ", ".join(comp) + ": " + "; ".join(inner))
+    failed = True
+if failed:
     sys.exit(1)
-print(f"no import cycle among the {len(modules)} modules of {src}")
+print(
+    f"no import cycle and no upward import among the {len(modules)} modules of {src} "
+    f"({len(LAYERS)} layers)"
+)

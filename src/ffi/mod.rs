@@ -2,9 +2,12 @@
 //! module by cbindgen).
 //!
 //! Conventions, the same for every function:
-//! - Each exported function runs its whole body inside `guard` (guard.rs), which turns a
+//! - Each exported function runs its body inside `guard` (guard.rs), which turns a
 //!   Rust panic into `LB_STATUS_INTERNAL` (or a neutral value for the functions
-//!   without a status), so no panic unwinds into C.
+//!   without a status), so no panic unwinds into C. The one exception is the common
+//!   case of lb_select() and lb_report() (request.rs): code with no panic site,
+//!   which `tests/fast-path.py` checks in the compiled library, and which hands
+//!   every other case to the same function under the guard.
 //! - Pointers are checked for NULL first (`LB_STATUS_NULL_POINTER`), then integer
 //!   "enum" values and numbers (`LB_STATUS_INVALID_ARGUMENT`), then the call is
 //!   made. A function that fails changes nothing.

@@ -284,17 +284,15 @@ impl FlightWord {
         if fault::on(&fault::UNCHECKED_RELEASE) || fault::on(&fault::SPLIT_RELEASE) {
             return false;
         }
+        // A full `pending` would carry into `cur` and leave 0 behind: that case
+        // (once every 4096 successes) is left to the full `release`.
+        let new = w.wrapping_sub(ONE_PICK).wrapping_add(1);
         at_epoch(w, p)
             && w & CUR_FIELD != 0
-            && w & PENDING_MAX != PENDING_MAX
+            && new & PENDING_MAX != 0
             && self
                 .0
-                .compare_exchange(
-                    w,
-                    w.wrapping_sub(ONE_PICK).wrapping_add(1),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
+                .compare_exchange(w, new, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
     }
 
