@@ -80,9 +80,17 @@ impl Choose for RoundRobin {
             return None;
         }
         let idx = *table.get(pos)? as usize;
+        // The cursor moves only when the pick is taken: a first attempt that loses
+        // a race leaves the member to the full `choose`, which starts here again,
+        // so each thread's picks still walk the cycle exactly.
+        let at = ctx.picker.cursor;
         pos = pos.wrapping_add(1);
         ctx.picker.cursor = if pos == len { 0 } else { pos as u64 };
-        ctx.acquire_member(idx)
+        let chosen = ctx.acquire_member(idx);
+        if chosen.is_none() {
+            ctx.picker.cursor = at;
+        }
+        chosen
     }
 
     fn predicted_share(set: &SetView<'_>, idx: usize, _median_us: f64) -> f64 {
