@@ -260,7 +260,8 @@ pub mod fault {
         pub static SPLIT_RELEASE: Cell<bool> = const { Cell::new(false) };
         /// Report takes an in-flight slot without checking that there is one left.
         pub static UNCHECKED_RELEASE: Cell<bool> = const { Cell::new(false) };
-        /// Report skips the incarnation check and trusts the pick's index into the set.
+        /// Report skips the incarnation check (and the check value, made with a tag
+        /// per incarnation) and trusts the pick's index into the set.
         pub static SKIP_INCARNATION_CHECK: Cell<bool> = const { Cell::new(false) };
         /// The health transition is a load-then-store instead of a CAS.
         pub static SPLIT_HEALTH_TRANSITION: Cell<bool> = const { Cell::new(false) };

@@ -62,7 +62,7 @@ impl Balancer {
         if !same_instance(m, pick) {
             return None;
         }
-        if pick.check != m.state.check(pick.epoch_and_index) {
+        if !check_matches(m, pick) {
             if COUNT {
                 entry.count_report();
             }
@@ -137,9 +137,7 @@ impl Balancer {
         let (entry, shard) = unsafe { self.local() };
         let snap: &Snapshot = &entry.snapshot;
         match locate(snap, &pick) {
-            Some(m) if pick.check != m.state.check(pick.epoch_and_index) => {
-                Err(Refused::InvalidPick)
-            }
+            Some(m) if !check_matches(m, &pick) => Err(Refused::InvalidPick),
             Some(m) => self.settle_member(snap, m, &pick, outcome, latency_us, shard),
             None => {
                 let now = self.now_us.load(Ordering::Relaxed);
@@ -224,6 +222,18 @@ fn locate<'s>(snap: &'s Snapshot, pick: &Pick) -> Option<&'s Member> {
     }
     let m = snap.member(pick.instance_id)?;
     same_instance(m, pick).then_some(m)
+}
+
+/// Whether the pick's check value is the one `m`'s incarnation gives its words.
+#[inline(always)]
+fn check_matches(m: &Member, pick: &Pick) -> bool {
+    // The tag is per incarnation, so this is the incarnation check too: the
+    // injected bug skips both.
+    #[cfg(loom)]
+    if fault::on(&fault::SKIP_INCARNATION_CHECK) {
+        return true;
+    }
+    pick.check == m.state.check(pick.epoch_and_index)
 }
 
 /// Whether `m` is the pick's instance: the same id and the same incarnation.

@@ -162,24 +162,10 @@ impl FlightWord {
     /// flight. Returns (the epoch the pick belongs to, picks that expired on the way).
     #[inline(always)]
     pub(crate) fn try_acquire(&self, epoch: u32, limit: u64) -> Result<(u32, u64), Full> {
-        let e = epoch as u16 & EPOCH_MASK;
-        let w = self.0.load(Ordering::Relaxed);
-        // The common case: the word is at this epoch and below the limit.
-        if at_epoch(w, e)
-            && total_of(w) < limit
-            && self
-                .0
-                .compare_exchange(
-                    w,
-                    w.wrapping_add(ONE_PICK),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
-                .is_ok()
-        {
-            return Ok((epoch, 0));
+        match self.try_acquire_fast(epoch, limit) {
+            Some(e) => Ok((e, 0)),
+            None => self.acquire_slow(epoch, limit),
         }
-        self.acquire_slow(epoch, limit)
     }
 
     /// `try_acquire`'s common case alone: one compare-and-swap, or `None` with
