@@ -1,7 +1,7 @@
 //! The balancer: the published snapshot and the per-thread cache, with select,
 //! report, membership, expiry, maintenance, the graveyard and stats each in its own
 //! file. Each locked sub-state is its own type with its own mutex; the lock order
-//! is maintenance -> writer -> expiry -> graveyard -> shards.
+//! is maintenance -> writer -> expiry -> graveyard.
 
 mod expiry;
 mod graveyard;
