@@ -1,5 +1,5 @@
-//! An instance's latency average: a time-decayed mean in one word, updated with a
-//! plain load and store on the report path.
+//! An instance's latency average: a time-decayed mean, updated with plain loads and
+//! stores on the report path.
 
 use crate::sync::{AtomicU64, Ordering};
 
@@ -25,8 +25,10 @@ impl LatencyDecay {
 /// mean, so many samples in a short burst and a trickle of samples far apart both
 /// converge to the recent level.
 pub(crate) struct LatencyAverage {
-    /// f32 mean (us) in the high half, f32 decayed sample weight in the low half.
-    value: AtomicU64,
+    /// The mean (us), f64 bits.
+    mean: AtomicU64,
+    /// The decayed weight of the samples so far, f64 bits (0 before any).
+    weight: AtomicU64,
     /// Coarse time of the last decay step.
     stamp: AtomicU64,
 }
@@ -34,7 +36,8 @@ pub(crate) struct LatencyAverage {
 impl LatencyAverage {
     pub(crate) fn new(now_us: u64) -> Self {
         LatencyAverage {
-            value: AtomicU64::new(0),
+            mean: AtomicU64::new(0),
+            weight: AtomicU64::new(0),
             stamp: AtomicU64::new(now_us),
         }
     }
@@ -42,13 +45,14 @@ impl LatencyAverage {
     /// Folds in one sample. The decay for an interval is applied once, by whoever
     /// moves the stamp; the mean itself is a plain load and store, since losing one
     /// sample of an average under a race costs nothing and an extra
-    /// read-modify-write per report would. Nothing here can panic or call out, so
-    /// the request path's unguarded common case can record.
+    /// read-modify-write per report would (the mean and the weight are stored
+    /// one after the other: a racing report may pair one's mean with the other's
+    /// weight, which moves the average by no more than a sample). Nothing here can
+    /// panic or call out, so the request path's unguarded common case can record.
     #[inline(always)]
     pub(crate) fn record(&self, sample_us: f64, now_us: u64, decay: &LatencyDecay) {
         let stamp = self.stamp.load(Ordering::Relaxed);
-        let w = self.value.load(Ordering::Relaxed);
-        let mut weight = f32::from_bits(w as u32) as f64;
+        let mut weight = f64::from_bits(self.weight.load(Ordering::Relaxed));
         // Decay in steps of at least tau/1024 (a factor of 0.999 per step): the whole
         // interval is still applied when it is, but most reports skip the CAS and exp.
         // Wrapping: a `now_us` behind the stamp (another reporter saw a later
@@ -62,21 +66,20 @@ impl LatencyAverage {
         {
             weight *= exp_neg(now_us.wrapping_sub(stamp) as f64 / decay.tau_us);
         }
-        let mean = f32::from_bits((w >> 32) as u32) as f64;
+        let mean = f64::from_bits(self.mean.load(Ordering::Relaxed));
         let new_weight = weight + 1.0;
         let new_mean = mean + (sample_us - mean) / new_weight;
-        let packed = ((new_mean as f32).to_bits() as u64) << 32
-            | (new_weight.min(65_536.0) as f32).to_bits() as u64;
-        self.value.store(packed, Ordering::Relaxed);
+        self.mean.store(new_mean.to_bits(), Ordering::Relaxed);
+        self.weight
+            .store(new_weight.min(65_536.0).to_bits(), Ordering::Relaxed);
     }
 
     /// The average in microseconds; 0 before any sample.
     pub(crate) fn get(&self) -> f64 {
-        let w = self.value.load(Ordering::Relaxed);
-        if f32::from_bits(w as u32) <= 0.0 {
+        if f64::from_bits(self.weight.load(Ordering::Relaxed)) <= 0.0 {
             return 0.0;
         }
-        f32::from_bits((w >> 32) as u32) as f64
+        f64::from_bits(self.mean.load(Ordering::Relaxed))
     }
 }
 
