@@ -55,6 +55,12 @@ impl ExpiryClock {
         self.epoch.load(Ordering::Acquire) as u32
     }
 
+    /// The epoch's cell, for the strategies to read when they take a slot.
+    #[inline(always)]
+    pub(super) fn epoch_cell(&self) -> &AtomicU64 {
+        &self.epoch
+    }
+
     pub(super) fn full_epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
     }

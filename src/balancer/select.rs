@@ -80,7 +80,7 @@ impl Balancer {
             members: &snap.members,
             selectable: &snap.selectable,
             picker: &mut entry.picker,
-            epoch: self.expiry.epoch(),
+            epoch: self.expiry.epoch_cell(),
             median_us: self.maintenance.median(),
         }
         .into_ctx();
@@ -132,7 +132,7 @@ impl Balancer {
             members: &snap.members,
             selectable: &snap.selectable,
             picker: &mut entry.picker,
-            epoch: self.expiry.epoch(),
+            epoch: self.expiry.epoch_cell(),
             exclude,
             median_us: self.maintenance.median(),
             at_ceiling: Cell::new(false),
@@ -206,7 +206,7 @@ fn trial_pick(snap: &Snapshot, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
     }
     let idx = snap.trial[ctx.picker.below(snap.trial.len())] as usize;
     let m = &snap.members[idx];
-    let e = m.state.try_acquire(ctx.epoch, 1).ok()?;
+    let e = m.state.try_acquire(ctx.epoch(), 1).ok()?;
     Some((idx, e))
 }
 

@@ -18,7 +18,7 @@ use std::cell::Cell;
 
 use crate::instance::Full;
 use crate::member::Member;
-use crate::sync::{AtomicF64, Ordering};
+use crate::sync::{AtomicF64, AtomicU64, Ordering};
 use crate::types::Strategy;
 
 /// One thread's choice state for one balancer: the round-robin cursor and the
@@ -72,8 +72,8 @@ pub(crate) struct PickCtx<'a> {
     pub members: &'a [Member],
     pub selectable: &'a [u32],
     pub picker: &'a mut Picker,
-    /// The expiry epoch picks are taken in.
-    pub epoch: u32,
+    /// The expiry epoch picks are taken in, read when a slot is taken (`epoch`).
+    pub epoch: &'a AtomicU64,
     /// Ids to avoid (retries); empty for a plain select.
     pub exclude: &'a [u64],
     /// Median latency average of the set (us), for members without samples yet;
@@ -97,6 +97,12 @@ pub(crate) struct Chosen<'a> {
 }
 
 impl<'a> PickCtx<'a> {
+    /// The expiry epoch now (its low 32 bits).
+    #[inline(always)]
+    pub fn epoch(&self) -> u32 {
+        self.epoch.load(Ordering::Acquire) as u32
+    }
+
     /// The set's median latency average (us).
     #[inline(always)]
     pub fn median_us(&self) -> f64 {
@@ -122,9 +128,9 @@ impl<'a> PickCtx<'a> {
         }
         let m = self.members.get(idx)?;
         if self.fast_only {
-            return m.state.try_acquire_fast(self.epoch, m.limit as u64);
+            return m.state.try_acquire_fast(self.epoch(), m.limit as u64);
         }
-        match m.state.try_acquire(self.epoch, m.limit as u64) {
+        match m.state.try_acquire(self.epoch(), m.limit as u64) {
             Ok(epoch) => Some(epoch),
             Err(Full::Capacity) => None,
             Err(Full::Ceiling) => {
@@ -174,7 +180,7 @@ pub(crate) struct FirstArgs<'a> {
     pub members: &'a [Member],
     pub selectable: &'a [u32],
     pub picker: &'a mut Picker,
-    pub epoch: u32,
+    pub epoch: &'a AtomicU64,
     pub median_us: &'a AtomicF64,
 }
 

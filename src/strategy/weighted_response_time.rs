@@ -75,7 +75,7 @@ impl Choose for WeightedResponseTime {
         };
         let epoch = member
             .state
-            .try_acquire_fast_from(w, ctx.epoch, member.limit as u64)?;
+            .try_acquire_fast_from(w, ctx.epoch(), member.limit as u64)?;
         Some(Chosen { idx, member, epoch })
     }
 
@@ -108,7 +108,9 @@ fn draw_two(table: &AliasTable, ctx: &mut PickCtx<'_>) -> (usize, usize) {
     let (r1, r2) = (ctx.picker.next_u64(), ctx.picker.next_u64());
     let a = table.pick(r1);
     let mut b = table.pick(r2);
-    if a == b && ctx.selectable.len() > 1 {
+    // (The table spans every member: with one selectable among several this
+    // draws once more for nothing.)
+    if a == b && table.len() > 1 {
         b = table.pick(ctx.picker.next_u64());
     }
     (a, b)
