@@ -59,6 +59,7 @@ impl Default for MonotonicClock {
 }
 
 impl Clock for MonotonicClock {
+    #[inline]
     fn now_us(&self) -> u64 {
         // +1 so that the first reading is never 0, which lb uses as "never".
         #[cfg(unix)]

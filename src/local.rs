@@ -14,30 +14,26 @@ use crate::snapshot::{Published, Snapshot};
 use crate::strategy::Picker;
 use crate::sync::{Arc, AtomicU64, Ordering, PerThread};
 
-/// Latency totals of one thread's successful requests: written by that thread
-/// alone, read by `stats`.
+/// The latency sum of one thread's successful requests: written by that thread
+/// alone, read by `stats` (which divides by the successes the instances counted).
 pub(crate) struct Shard {
     pub latency_sum_us: AtomicU64,
-    pub successes: AtomicU64,
 }
 
 impl Shard {
     fn new() -> Self {
         Shard {
             latency_sum_us: AtomicU64::new(0),
-            successes: AtomicU64::new(0),
         }
     }
 
-    /// Adds one success. Only the owning thread writes the shard, so a load and a
-    /// store suffice (no read-modify-write on the request path).
+    /// Adds one success's latency. Only the owning thread writes the shard, so a
+    /// load and a store suffice (no read-modify-write on the request path).
     #[inline(always)]
     pub(crate) fn add(&self, latency_us: u64) {
         let s = self.latency_sum_us.load(Ordering::Relaxed);
         self.latency_sum_us
             .store(s.wrapping_add(latency_us), Ordering::Relaxed);
-        let c = self.successes.load(Ordering::Relaxed);
-        self.successes.store(c.wrapping_add(1), Ordering::Relaxed);
     }
 }
 
@@ -200,13 +196,10 @@ impl Locals {
         (entry.fast_generation == published.generation()).then_some((entry, &slot.shard))
     }
 
-    /// The latency totals of every thread: (sum in us, successes).
-    pub(crate) fn latency_totals(&self) -> (u64, u64) {
-        self.0.iter().fold((0u64, 0u64), |(sum, n), slot| {
-            (
-                sum.wrapping_add(slot.shard.latency_sum_us.load(Ordering::Acquire)),
-                n + slot.shard.successes.load(Ordering::Acquire),
-            )
+    /// The latency sum of every thread's successful requests, in us.
+    pub(crate) fn latency_sum_us(&self) -> u64 {
+        self.0.iter().fold(0u64, |sum, slot| {
+            sum.wrapping_add(slot.shard.latency_sum_us.load(Ordering::Acquire))
         })
     }
 }

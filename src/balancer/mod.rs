@@ -37,7 +37,7 @@ pub struct Balancer {
     /// The check value's key: a pick from another balancer fails it.
     key: [u64; 2],
     seed: u64,
-    clock: std::sync::Arc<dyn Clock>,
+    clock: TimeSource,
     published: Published,
     dispatch: Dispatch,
     expiry: ExpiryClock,
@@ -65,10 +65,31 @@ impl std::fmt::Debug for Balancer {
     }
 }
 
+/// Where a balancer reads time: its own monotonic clock, read inline, or the
+/// caller's `Clock`.
+enum TimeSource {
+    Monotonic(MonotonicClock),
+    Custom(std::sync::Arc<dyn Clock>),
+}
+
+impl TimeSource {
+    #[inline]
+    fn now_us(&self) -> u64 {
+        match self {
+            TimeSource::Monotonic(c) => c.now_us(),
+            TimeSource::Custom(c) => c.now_us(),
+        }
+    }
+}
+
 impl Balancer {
     /// A balancer on the monotonic clock.
     pub fn new(config: Config) -> Result<Balancer, Error> {
-        Balancer::with_clock(config, std::sync::Arc::new(MonotonicClock::new()))
+        let seed = match config.seed {
+            0 => crate::config::entropy_seed(),
+            s => s,
+        };
+        Balancer::build(config, TimeSource::Monotonic(MonotonicClock::new()), seed)
     }
 
     /// A balancer reading time from `clock` (a `ManualClock` for tests and simulation).
@@ -77,20 +98,16 @@ impl Balancer {
             0 => crate::config::entropy_seed(),
             s => s,
         };
-        Balancer::build(config, clock, seed)
+        Balancer::build(config, TimeSource::Custom(clock), seed)
     }
 
     /// A balancer on the monotonic clock seeded with exactly `seed` (0 included:
     /// the C ABI's seeded constructor takes every 64-bit value).
     pub(crate) fn with_seed(config: Config, seed: u64) -> Result<Balancer, Error> {
-        Balancer::build(config, std::sync::Arc::new(MonotonicClock::new()), seed)
+        Balancer::build(config, TimeSource::Monotonic(MonotonicClock::new()), seed)
     }
 
-    fn build(
-        config: Config,
-        clock: std::sync::Arc<dyn Clock>,
-        seed: u64,
-    ) -> Result<Balancer, Error> {
+    fn build(config: Config, clock: TimeSource, seed: u64) -> Result<Balancer, Error> {
         config.validate()?;
         let key = [crate::config::entropy() | 1, crate::config::entropy()];
         let now = clock.now_us();

@@ -20,7 +20,10 @@ impl Balancer {
             totals.add(&m.state.counts());
         }
         totals.add(&self.graveyard.totals());
-        let (latency_sum_us, latency_count) = self.locals.latency_totals();
+        // Every success adds its latency to its thread's shard, so the successes
+        // counted by the instances (and the retired totals) are the divisor.
+        let latency_sum_us = self.locals.latency_sum_us();
+        let latency_count = totals.successes;
         let total = totals.requests();
         let prev = self.max_total_seen.fetch_max(total, Ordering::AcqRel);
         LoadBalancerStats {
