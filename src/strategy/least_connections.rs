@@ -126,13 +126,22 @@ fn least_loaded<'e>(first: &'e [ScanEntry], then: &'e [ScanEntry]) -> Option<&'e
 /// shifts once.
 #[inline(always)]
 fn least_in(entries: &[ScanEntry], mut least: u64) -> u64 {
-    let mut chunks = entries.chunks_exact(4);
+    let mut chunks = entries.chunks_exact(8);
     for c in chunks.by_ref() {
-        least = least
-            .min(c[0].state.flight_word())
+        // Two minima of four, so the compares form two chains.
+        let a = c[0]
+            .state
+            .flight_word()
             .min(c[1].state.flight_word())
             .min(c[2].state.flight_word())
             .min(c[3].state.flight_word());
+        let b = c[4]
+            .state
+            .flight_word()
+            .min(c[5].state.flight_word())
+            .min(c[6].state.flight_word())
+            .min(c[7].state.flight_word());
+        least = least.min(a.min(b));
     }
     for e in chunks.remainder() {
         least = least.min(e.state.flight_word());
