@@ -206,7 +206,8 @@ impl Best {
     }
 }
 
-/// Scans `entries` (which are `offset..` in scan order) into the four lanes.
+/// Scans `entries` (which are `offset..` in scan order) into the four lanes of the
+/// weighted scan.
 #[inline(always)]
 fn weighted_into(lanes: &mut [Best; 4], entries: &[ScanEntry], offset: usize) {
     let mut chunks = entries.chunks_exact(4);
