@@ -73,7 +73,7 @@ impl Balancer {
     /// in use (the clock is user code).
     #[cold]
     #[inline(never)]
-    pub(super) fn tick(&self) {
+    pub(crate) fn tick(&self) {
         let now = self.clock.now_us();
         if now > self.now_us.load(Ordering::Relaxed) {
             self.now_us.fetch_max(now, Ordering::Relaxed);

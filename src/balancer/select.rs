@@ -1,11 +1,9 @@
 //! Select: this thread's entry, the trial offer, the running strategy, the pick.
 
-use std::cell::Cell;
-
 use super::Balancer;
 use crate::error::{Error, Refused};
 use crate::snapshot::Snapshot;
-use crate::strategy::{FirstArgs, PickCtx, Registered, Tables, Visit};
+use crate::strategy::{PickCtx, Registered, Tables, Visit};
 use crate::types::{Outcome, Pick};
 
 impl Balancer {
@@ -21,7 +19,7 @@ impl Balancer {
         match self.select_fast() {
             Some((pick, clock_due)) => {
                 if clock_due {
-                    self.read_clock();
+                    self.tick();
                 }
                 Ok(pick)
             }
@@ -58,11 +56,11 @@ impl Balancer {
         self.dispatch.running_raw()
     }
 
-    /// A plain select with strategy `S` in its common case, with no panic site
-    /// when `S::PANIC_FREE_FIRST`, so that the C ABI can run it outside its panic
+    /// A plain select with strategy `S` in its common case, with no panic site, so
+    /// that the C ABI can run it outside its panic
     /// guard: this thread's cached entry with a current snapshot without trial traffic,
     /// and the strategy's first attempt taking the pick. Returns the pick and
-    /// whether the caller must read the clock now (`read_clock`, after the
+    /// whether the caller must read the clock now (`tick`, after the
     /// select: a pick stamped with the epoch before the read still gets a full
     /// timeout). `None` leaves the select to `try_select`, with nothing changed
     /// but the strategy's cursor and random stream. `S` must be the running
@@ -70,30 +68,21 @@ impl Balancer {
     /// has not).
     #[inline(always)]
     pub(crate) fn select_fast_as<S: Registered, const COUNT: bool>(&self) -> Option<(Pick, bool)> {
-        if !S::PANIC_FREE_FIRST {
-            return None;
-        }
         // SAFETY: nothing below calls back into the balancer.
         let (entry, _) = unsafe { self.locals.cached(&self.published) }?;
         let snap: &Snapshot = &entry.snapshot;
-        let mut ctx = FirstArgs {
-            members: &snap.members,
-            selectable: &snap.selectable,
-            picker: &mut entry.picker,
-            epoch: self.expiry.epoch_cell(),
-            median_us: self.maintenance.median(),
-        }
-        .into_ctx();
+        let mut ctx = PickCtx::new(
+            &snap.members,
+            &snap.selectable,
+            &mut entry.picker,
+            self.expiry.epoch_cell(),
+            self.maintenance.median(),
+            &[],
+            true,
+        );
         let chosen = S::first(S::table_in(&snap.tables), &mut ctx)?;
         let pick = self.pick_of(chosen.member, chosen.idx, chosen.epoch);
         Some((pick, COUNT && entry.count_select()))
-    }
-
-    /// Reads the clock and runs what is due (expiry, maintenance): what a select
-    /// whose fast path said so does after it.
-    #[inline(never)]
-    pub(crate) fn read_clock(&self) {
-        self.tick();
     }
 
     /// The request path's select (the C ABI calls it directly): the running
@@ -128,16 +117,15 @@ impl Balancer {
         if snap.selectable.is_empty() && snap.trial.is_empty() {
             return Err(Refused::NoInstance);
         }
-        let mut ctx = PickCtx {
-            members: &snap.members,
-            selectable: &snap.selectable,
-            picker: &mut entry.picker,
-            epoch: self.expiry.epoch_cell(),
+        let mut ctx = PickCtx::new(
+            &snap.members,
+            &snap.selectable,
+            &mut entry.picker,
+            self.expiry.epoch_cell(),
+            self.maintenance.median(),
             exclude,
-            median_us: self.maintenance.median(),
-            at_ceiling: Cell::new(false),
-            fast_only: false,
-        };
+            false,
+        );
         if !snap.trial.is_empty() {
             if let Some((idx, e)) = trial_pick(snap, &mut ctx) {
                 return Ok(self.make_pick(snap, idx, e));

@@ -25,6 +25,7 @@ pub(super) fn guard_value<T, F: FnOnce() -> T>(neutral: T, body: F) -> T {
 }
 
 /// The status of a core error.
+#[inline(always)]
 pub(super) fn status_of(error: Error) -> lb_status {
     match error {
         Error::NoInstance => LB_STATUS_NO_INSTANCE,

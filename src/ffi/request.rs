@@ -1,10 +1,10 @@
 //! The request path: select a pick, report how its request ended.
 
-use super::guard::{check_array, guard, guard_value, handle, non_null, read_array};
+use super::guard::{check_array, guard, guard_value, handle, non_null, read_array, status_of};
 use super::types::*;
 use crate::error::Refused;
 use crate::strategy::Registered;
-use crate::{Outcome, Pick, Strategy};
+use crate::{Error, Outcome, Pick, Strategy};
 use std::ptr;
 
 /// Selects an instance with the current strategy and writes the pick to `*out`.
@@ -77,7 +77,7 @@ extern "C" fn select_as<S: Registered>(lb: *mut lb_balancer, out: *mut lb_pick) 
 extern "C" fn read_clock(lb: *mut lb_balancer) -> lb_status {
     guard_value((), || {
         // SAFETY: `select_as` had a live handle (the contract).
-        unsafe { &*lb }.balancer.read_clock()
+        unsafe { &*lb }.balancer.tick()
     });
     // Opaque, so the compiler keeps the call to this function a tail call rather
     // than folding the constant into its caller.
@@ -103,11 +103,7 @@ extern "C" fn select_checked(lb: *mut lb_balancer, out: *mut lb_pick) -> lb_stat
 /// The status of a refusal on the request path.
 #[inline(always)]
 fn refused_status(refused: Refused) -> lb_status {
-    match refused {
-        Refused::NoInstance => LB_STATUS_NO_INSTANCE,
-        Refused::InFlightLimit => LB_STATUS_IN_FLIGHT_LIMIT,
-        Refused::InvalidPick => LB_STATUS_INVALID_PICK,
-    }
+    status_of(Error::from(refused))
 }
 
 /// Writes a select's pick, or a zeroed one after any failure, to `out` (not NULL).

@@ -129,24 +129,22 @@ fn least_in(entries: &[ScanEntry], mut least: u64) -> u64 {
     let mut chunks = entries.chunks_exact(8);
     for c in chunks.by_ref() {
         // Two minima of four, so the compares form two chains.
-        let a = c[0]
-            .state
-            .flight_word()
-            .min(c[1].state.flight_word())
-            .min(c[2].state.flight_word())
-            .min(c[3].state.flight_word());
-        let b = c[4]
-            .state
-            .flight_word()
-            .min(c[5].state.flight_word())
-            .min(c[6].state.flight_word())
-            .min(c[7].state.flight_word());
-        least = least.min(a.min(b));
+        least = least.min(least_of_four(&c[..4]).min(least_of_four(&c[4..])));
     }
     for e in chunks.remainder() {
         least = least.min(e.state.flight_word());
     }
     least
+}
+
+/// The least in-flight word of four entries (`c.len() == 4`).
+#[inline(always)]
+fn least_of_four(c: &[ScanEntry]) -> u64 {
+    c[0].state
+        .flight_word()
+        .min(c[1].state.flight_word())
+        .min(c[2].state.flight_word())
+        .min(c[3].state.flight_word())
 }
 
 /// A running minimum: in flight, weight and scan order of the best member so far.

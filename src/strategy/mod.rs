@@ -97,6 +97,30 @@ pub(crate) struct Chosen<'a> {
 }
 
 impl<'a> PickCtx<'a> {
+    /// A context over `members` (with `selectable` the ones that may be picked).
+    /// `fast_only`: a first attempt (see the field).
+    #[inline(always)]
+    pub fn new(
+        members: &'a [Member],
+        selectable: &'a [u32],
+        picker: &'a mut Picker,
+        epoch: &'a AtomicU64,
+        median_us: &'a AtomicF64,
+        exclude: &'a [u64],
+        fast_only: bool,
+    ) -> PickCtx<'a> {
+        PickCtx {
+            members,
+            selectable,
+            picker,
+            epoch,
+            exclude,
+            median_us,
+            at_ceiling: Cell::new(false),
+            fast_only,
+        }
+    }
+
     /// The expiry epoch now (its low 32 bits).
     #[inline(always)]
     pub fn epoch(&self) -> u32 {
@@ -175,31 +199,6 @@ pub(crate) trait Visit {
     fn other(self) -> Self::Out;
 }
 
-/// What a first attempt needs: a `PickCtx` with nothing excluded.
-pub(crate) struct FirstArgs<'a> {
-    pub members: &'a [Member],
-    pub selectable: &'a [u32],
-    pub picker: &'a mut Picker,
-    pub epoch: &'a AtomicU64,
-    pub median_us: &'a AtomicF64,
-}
-
-impl<'a> FirstArgs<'a> {
-    #[inline(always)]
-    pub(crate) fn into_ctx(self) -> PickCtx<'a> {
-        PickCtx {
-            members: self.members,
-            selectable: self.selectable,
-            picker: self.picker,
-            epoch: self.epoch,
-            exclude: &[],
-            median_us: self.median_us,
-            at_ceiling: Cell::new(false),
-            fast_only: true,
-        }
-    }
-}
-
 /// Reusable buffers for the maintenance pass, so it allocates only when the set grows.
 #[derive(Default)]
 pub(crate) struct Scratch {
@@ -221,21 +220,15 @@ pub(crate) trait Choose {
     /// Returns (member index, pick epoch) with the slot already taken.
     fn choose(table: &Self::Table, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)>;
 
-    /// Whether `first` has no panic site (only `get`, wrapping arithmetic and
-    /// atomics), so the C ABI may run it outside its panic guard.
-    const PANIC_FREE_FIRST: bool = true;
-
     /// The request path's first attempt, for a select with nothing excluded: the
-    /// common case only, small enough to inline. `None` sends the select to the
-    /// full `choose` (which may try the same members again).
+    /// common case only, small enough to inline, and with no panic site (only
+    /// `get`, wrapping arithmetic and atomics: the C ABI runs it outside its panic
+    /// guard, and `tests/fast-path.py` checks the compiled code). `None` sends the
+    /// select to the full `choose` (which may try the same members again); a
+    /// strategy without a first attempt always does.
     #[inline(always)]
-    fn first<'a>(table: &Self::Table, ctx: &mut PickCtx<'a>) -> Option<Chosen<'a>> {
-        let (idx, epoch) = Self::choose(table, ctx)?;
-        Some(Chosen {
-            idx,
-            member: ctx.members.get(idx)?,
-            epoch,
-        })
+    fn first<'a>(_table: &Self::Table, _ctx: &mut PickCtx<'a>) -> Option<Chosen<'a>> {
+        None
     }
 
     /// Brings the table up to date with the members' live statistics (the
@@ -293,9 +286,6 @@ macro_rules! registry {
                 &tables.$field
             }
         })+
-
-        impl Tables {
-        }
 
         /// Adaptive's predicted share of member `idx` under concrete strategy `s`.
         pub(crate) fn predicted_share(s: Strategy, set: &SetView<'_>, idx: usize, median_us: f64) -> f64 {
