@@ -46,12 +46,13 @@ pub(crate) struct LocalEntry {
     /// the published generation and so check both at once.
     fast_generation: u64,
     pub picker: Picker,
-    /// Calls left before this thread reads the clock: a select that brings it to
-    /// 0 or below reads the clock after choosing; a report reads it before
-    /// settling, but only at `report_floor` or below, so a thread that selects
-    /// and reports reads the clock at its selects.
+    /// Calls left before this thread reads the clock, minus one: a select that
+    /// brings it below 0 reads the clock after choosing (a sign test right after
+    /// the decrement); a report reads it before settling, but only at
+    /// `report_floor` or below, so a thread that selects and reports reads the
+    /// clock at its selects.
     countdown: i32,
-    /// 2 - `clock_refresh_ops` of the snapshot the countdown was last reset from:
+    /// 1 - `clock_refresh_ops` of the snapshot the countdown was last reset from:
     /// a thread that only reports reads the clock once every
     /// 2 x `clock_refresh_ops` - 1 calls (every call for 1).
     report_floor: i32,
@@ -75,8 +76,8 @@ impl LocalEntry {
         // A changed `clock_refresh_ops` applies at once: the count never exceeds
         // the new value and the report floor follows it.
         let n = self.refresh_ops();
-        self.countdown = self.countdown.min(n);
-        self.report_floor = 2 - n;
+        self.countdown = self.countdown.min(n - 1);
+        self.report_floor = 1 - n;
         self.fast_generation = if self.snapshot.trial.is_empty() {
             self.snapshot.generation
         } else {
@@ -90,19 +91,20 @@ impl LocalEntry {
 
     fn reset_countdown(&mut self) {
         let n = self.refresh_ops();
-        self.countdown = n;
-        self.report_floor = 2 - n;
+        self.countdown = n - 1;
+        self.report_floor = 1 - n;
     }
 
     /// Counts one select; true when the clock is due after it (the countdown then
     /// starts again). Nothing here can panic.
     #[inline(always)]
     pub(crate) fn count_select(&mut self) -> bool {
-        if self.countdown <= 1 {
+        // Decrement, then test the sign: one read-modify-write of the count.
+        self.countdown = self.countdown.wrapping_sub(1);
+        if self.countdown < 0 {
             self.reset_countdown();
             return true;
         }
-        self.countdown = self.countdown.wrapping_sub(1);
         false
     }
 

@@ -3,7 +3,7 @@
 
 use crate::instance::{pick_limit, InstanceState};
 use crate::sync::Arc;
-use crate::types::Instance;
+use crate::types::{Instance, Pick};
 
 #[derive(Clone)]
 pub(crate) struct Member {
@@ -30,6 +30,18 @@ impl Member {
             limit: pick_limit(instance.capacity) as u32,
             state,
             healthy: true,
+        }
+    }
+
+    /// The pick of this member, at index `idx` of its snapshot, taken in `epoch`.
+    #[inline(always)]
+    pub(crate) fn pick(&self, idx: usize, epoch: u32) -> Pick {
+        let epoch_and_index = (epoch as u64) << 32 | idx as u64;
+        Pick {
+            instance_id: self.id,
+            incarnation: self.state.incarnation(),
+            epoch_and_index,
+            check: self.state.check(epoch_and_index),
         }
     }
 

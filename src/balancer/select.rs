@@ -81,8 +81,7 @@ impl Balancer {
             true,
         );
         let chosen = S::first(S::table_in(&snap.tables), &mut ctx)?;
-        let pick = self.pick_of(chosen.member, chosen.idx, chosen.epoch);
-        Some((pick, COUNT && entry.count_select()))
+        Some((chosen.pick, COUNT && entry.count_select()))
     }
 
     /// The request path's select (the C ABI calls it directly): the running
@@ -146,19 +145,7 @@ impl Balancer {
 
     #[inline(always)]
     fn make_pick(&self, snap: &Snapshot, idx: usize, epoch: u32) -> Pick {
-        self.pick_of(&snap.members[idx], idx, epoch)
-    }
-
-    /// The pick of member `m` (at `idx`) taken in `epoch`.
-    #[inline(always)]
-    fn pick_of(&self, m: &crate::member::Member, idx: usize, epoch: u32) -> Pick {
-        let epoch_and_index = (epoch as u64) << 32 | idx as u64;
-        Pick {
-            instance_id: m.id,
-            incarnation: m.state.incarnation(),
-            epoch_and_index,
-            check: m.state.check(epoch_and_index),
-        }
+        snap.members[idx].pick(idx, epoch)
     }
 
     /// The tag of a new incarnation: the balancer's key mixed with the id and the

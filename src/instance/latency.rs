@@ -7,7 +7,8 @@ use crate::sync::{AtomicU64, Ordering};
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct LatencyDecay {
     pub tau_us: f64,
-    /// Smallest interval decayed in one step: tau/1024 (a factor of 0.999).
+    /// Smallest interval decayed in one step: tau/1024 (a factor of 0.999), at
+    /// least 1 us.
     pub step_us: u64,
 }
 
@@ -16,7 +17,7 @@ impl LatencyDecay {
         let tau_us = tau_ms * 1000.0;
         LatencyDecay {
             tau_us,
-            step_us: (tau_us / 1024.0) as u64,
+            step_us: ((tau_us / 1024.0) as u64).max(1),
         }
     }
 }
@@ -55,10 +56,10 @@ impl LatencyAverage {
         let mut weight = f64::from_bits(self.weight.load(Ordering::Relaxed));
         // Decay in steps of at least tau/1024 (a factor of 0.999 per step): the whole
         // interval is still applied when it is, but most reports skip the CAS and exp.
-        // Wrapping: a `now_us` behind the stamp (another reporter saw a later
-        // time) looks due here and is sorted out by the second test.
-        if now_us.wrapping_sub(stamp) >= decay.step_us
-            && now_us > stamp
+        // A `now_us` behind the stamp (another reporter saw a later time) is not
+        // due: `step_us` is at least 1. (Wrapping: only a clock within a step of
+        // 2^64 us could wrap, and then the average merely starts again.)
+        if now_us >= stamp.wrapping_add(decay.step_us)
             && self
                 .stamp
                 .compare_exchange(stamp, now_us, Ordering::Relaxed, Ordering::Relaxed)

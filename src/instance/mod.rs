@@ -265,9 +265,8 @@ impl InstanceState {
         if !self.hot.flight.release_success_fast(epoch) {
             return false;
         }
-        if self.hot.consecutive_failures.load(Ordering::Relaxed) != 0 {
-            self.hot.consecutive_failures.store(0, Ordering::Relaxed);
-        }
+        // Unconditional: the line is already written by the release above.
+        self.hot.consecutive_failures.store(0, Ordering::Relaxed);
         self.hot.latency.record(latency_us as f64, now_us, decay);
         true
     }

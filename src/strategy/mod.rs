@@ -15,11 +15,12 @@ mod rr_cycle;
 pub(crate) mod weighted_response_time;
 
 use std::cell::Cell;
+use std::marker::PhantomData;
 
 use crate::instance::Full;
 use crate::member::Member;
 use crate::sync::{AtomicF64, AtomicU64, Ordering};
-use crate::types::Strategy;
+use crate::types::{Pick, Strategy};
 
 /// One thread's choice state for one balancer: the round-robin cursor and the
 /// random generator. Kept per thread, so no two threads write the same line.
@@ -87,13 +88,12 @@ pub(crate) struct PickCtx<'a> {
     pub fast_only: bool,
 }
 
-/// A first attempt's pick: the member's index and the member, so the caller
-/// builds the pick without looking the member up again, and the pick's epoch.
+/// A first attempt's pick (see `PickCtx::take_from`), of a member of the set the
+/// context borrows.
 #[derive(Clone, Copy)]
 pub(crate) struct Chosen<'a> {
-    pub idx: usize,
-    pub member: &'a Member,
-    pub epoch: u32,
+    pub pick: Pick,
+    _set: PhantomData<&'a Member>,
 }
 
 impl<'a> PickCtx<'a> {
@@ -164,12 +164,51 @@ impl<'a> PickCtx<'a> {
         }
     }
 
-    /// `acquire` returning the member too (a first attempt's result).
+    /// `acquire_member` of a member known to be in the set, for a first attempt
+    /// (`fast_only`) whose index comes from its own snapshot's table.
+    ///
+    /// # Safety
+    /// `idx < self.members.len()`.
+    #[inline(always)]
+    pub unsafe fn acquire_member_unchecked(&self, idx: usize) -> Option<Chosen<'a>> {
+        if !self.fast_only || !self.allowed(idx) {
+            return self.acquire_member(idx);
+        }
+        // SAFETY: the caller's promise.
+        let member = unsafe { self.members.get_unchecked(idx) };
+        self.take_from(idx, member, member.state.flight_word())
+    }
+
+    /// `acquire` of member `idx` as a first attempt's result: its pick.
     #[inline(always)]
     pub fn acquire_member(&self, idx: usize) -> Option<Chosen<'a>> {
+        if self.fast_only && self.allowed(idx) {
+            let member = self.members.get(idx)?;
+            return self.take_from(idx, member, member.state.flight_word());
+        }
         let epoch = self.acquire(idx)?;
-        let member = self.members.get(idx)?;
-        Some(Chosen { idx, member, epoch })
+        let pick = self.members.get(idx)?.pick(idx, epoch);
+        Some(Chosen {
+            pick,
+            _set: PhantomData,
+        })
+    }
+
+    /// A first attempt's slot on `member` (index `idx`) from the in-flight word `w`
+    /// it loaded (`try_acquire_fast_from`). The pick is built before the
+    /// compare-and-swap: after it (an acquire) the member's fields would have to
+    /// be read again.
+    #[inline(always)]
+    pub fn take_from(&self, idx: usize, member: &'a Member, w: u64) -> Option<Chosen<'a>> {
+        let epoch = self.epoch();
+        let pick = member.pick(idx, epoch);
+        member
+            .state
+            .try_acquire_fast_from(w, epoch, member.limit as u64)?;
+        Some(Chosen {
+            pick,
+            _set: PhantomData,
+        })
     }
 
     /// Every selectable member once, from this thread's cursor, until one takes

@@ -39,6 +39,8 @@ impl Choose for RoundRobin {
         } else {
             table
         };
+        // `first` indexes the members with these unchecked.
+        debug_assert!(table.iter().all(|&i| (i as usize) < set.members.len()));
         Cycle { table, stride }
     }
 
@@ -86,7 +88,8 @@ impl Choose for RoundRobin {
         let at = ctx.picker.cursor;
         pos = pos.wrapping_add(1);
         ctx.picker.cursor = if pos == len { 0 } else { pos as u64 };
-        let chosen = ctx.acquire_member(idx);
+        // SAFETY: the cycle holds indices of this snapshot's members (`build`).
+        let chosen = unsafe { ctx.acquire_member_unchecked(idx) };
         if chosen.is_none() {
             ctx.picker.cursor = at;
         }

@@ -73,10 +73,7 @@ impl Choose for WeightedResponseTime {
         } else {
             (a, ma, wa)
         };
-        let epoch = member
-            .state
-            .try_acquire_fast_from(w, ctx.epoch(), member.limit as u64)?;
-        Some(Chosen { idx, member, epoch })
+        ctx.take_from(idx, member, w)
     }
 
     /// Recomputes the weights from the members' live statistics, in place.
