@@ -114,6 +114,21 @@ pub struct Config {
     /// reports reads it once every 2 x this - 1 reports (every report at 1).
     /// Range: [1, 65536], whole numbers. Default: 16.
     pub clock_refresh_ops: u32,
+    /// Slow start: how long, in milliseconds, the weight of an instance that joins
+    /// a set in service, or comes back into service, takes to ramp up to its whole
+    /// value (every strategy that uses weights). 0 turns slow start off. The
+    /// instances of a balancer's first set do not ramp.
+    /// Range: [0, 3600000], whole numbers. Default: 30000.
+    pub slow_start_window_ms: u64,
+    /// Slow start: the ramp's shape. The weight is
+    /// weight x max(min_weight_percent / 100, (t / window)^(1 / aggression)); 1 is
+    /// linear, above 1 ramps faster at first, below 1 slower.
+    /// Range: (0, 100]. Default: 1.
+    pub slow_start_aggression: f64,
+    /// Slow start: the share of its weight, in percent, that a ramping instance
+    /// gets at least (from its first moment).
+    /// Range: [0, 100]. Default: 10.
+    pub slow_start_min_weight_percent: f64,
 }
 
 impl Config {
@@ -142,6 +157,9 @@ impl Config {
         adaptive_hysteresis: 0.0,
         maintenance_interval_ms: 0,
         clock_refresh_ops: 0,
+        slow_start_window_ms: 0,
+        slow_start_aggression: 0.0,
+        slow_start_min_weight_percent: 0.0,
     };
 }
 

@@ -31,6 +31,7 @@ mod load;
 mod local;
 mod member;
 pub(crate) mod options;
+mod slow_start;
 mod snapshot;
 mod strategy;
 #[doc(hidden)]

@@ -9,12 +9,16 @@ use crate::types::{Instance, Pick};
 pub(crate) struct Member {
     pub id: u64,
     pub state: Arc<InstanceState>,
+    /// The weight the strategies use: the configured one (the snapshot's
+    /// `instances`), or during a slow start the ramped one (see `slow_start`).
     pub weight: u32,
     pub capacity: u32,
     /// The most picks it may have in flight (`capacity`, or the ceiling).
     pub limit: u32,
     /// Health lets it be picked (the view this snapshot was built with).
     pub healthy: bool,
+    /// Slow start: the percentage of its weight it has (100 when not ramping).
+    pub ramp_percent: u8,
 }
 
 // 32 bytes, so indexing the members is one shift (loom's `Arc` is larger).
@@ -30,6 +34,7 @@ impl Member {
             limit: pick_limit(instance.capacity) as u32,
             state,
             healthy: true,
+            ramp_percent: 100,
         }
     }
 
@@ -45,6 +50,8 @@ impl Member {
         }
     }
 
+    /// The instance as configured, if `weight` is still the configured weight
+    /// (before `Snapshot::build` applies slow start).
     pub(crate) fn instance(&self) -> Instance {
         Instance {
             id: self.id,

@@ -6,12 +6,17 @@ use crate::config::Config;
 use crate::health;
 use crate::instance::LatencyDecay;
 use crate::member::Member;
+use crate::slow_start;
 use crate::strategy::{SetView, Tables};
 use crate::sync::{Arc, AtomicU64, Ordering, SnapshotCell};
+use crate::types::Instance;
 
 pub(crate) struct Snapshot {
     pub generation: u64,
     pub members: Box<[Member]>,
+    /// The set as the caller configured it, in `members` order (a member's
+    /// `weight` differs while it slow-starts).
+    pub instances: Box<[Instance]>,
     /// (id, index) sorted by id, to find a member by id in O(log n).
     by_id: Box<[(u64, u32)]>,
     /// Indices into `members` that may be picked: the healthy ones, or all of them
@@ -31,21 +36,41 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     pub(crate) fn empty(cfg: Config) -> Snapshot {
-        Snapshot::build(0, Vec::new(), cfg)
+        Snapshot::build(0, Vec::new(), cfg, 0)
     }
 
-    /// Builds a snapshot, taking the health view from the members' live state
-    /// (`health::selectable`, the rule the staleness check uses too).
-    pub(crate) fn build(generation: u64, mut members: Vec<Member>, cfg: Config) -> Snapshot {
+    /// Builds a snapshot of `members` (with their configured weights, and the
+    /// health view of the snapshot before), taking the health view from the
+    /// members' live state (`health::selectable`, the rule the staleness check uses
+    /// too) and the weights from slow start at `now_us`. A member that comes back
+    /// into service here begins its slow start.
+    pub(crate) fn build(
+        generation: u64,
+        mut members: Vec<Member>,
+        cfg: Config,
+        now_us: u64,
+    ) -> Snapshot {
+        let instances: Box<[Instance]> = members.iter().map(Member::instance).collect();
         let mut healthy_count = 0u32;
         let mut trial = Vec::new();
         for (i, m) in members.iter_mut().enumerate() {
             let view = health::selectable(&m.state, &cfg);
+            if view.healthy && !m.healthy {
+                m.state.start_ramp(now_us);
+            }
             m.healthy = view.healthy;
             healthy_count += m.healthy as u32;
             if view.on_trial {
                 trial.push(i as u32);
             }
+            m.ramp_percent = slow_start::percent(&m.state, now_us, &cfg);
+            if m.ramp_percent == slow_start::FULL && m.state.ramp_from().is_some() {
+                m.state.end_ramp();
+            }
+        }
+        let ramping = members.iter().any(|m| m.ramp_percent < slow_start::FULL);
+        for m in members.iter_mut() {
+            m.weight = slow_start::effective_weight(m.weight, m.ramp_percent, ramping);
         }
         let n = members.len();
         let panic = n > 0 && (healthy_count as f64) < cfg.panic_threshold * n as f64;
@@ -69,6 +94,7 @@ impl Snapshot {
         Snapshot {
             generation,
             members: members.into_boxed_slice(),
+            instances,
             by_id: by_id.into_boxed_slice(),
             selectable,
             trial: trial.into_boxed_slice(),
@@ -87,6 +113,19 @@ impl Snapshot {
             selectable: &self.selectable,
             generation: self.generation,
         }
+    }
+
+    /// The members with their configured weights and this snapshot's health view:
+    /// what `build` takes to make the next snapshot of the same set.
+    pub(crate) fn configured_members(&self) -> Vec<Member> {
+        self.members
+            .iter()
+            .zip(self.instances.iter())
+            .map(|(m, i)| Member {
+                weight: i.weight,
+                ..m.clone()
+            })
+            .collect()
     }
 
     pub(crate) fn index_of(&self, id: u64) -> Option<usize> {

@@ -98,7 +98,7 @@ LAYERS = [
     ["sync", "clock", "types", "error", "config", "options"],
     ["instance"],
     ["member"],
-    ["health", "load"],
+    ["health", "load", "slow_start"],
     ["strategy"],
     ["snapshot"],
     ["local"],

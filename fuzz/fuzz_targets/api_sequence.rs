@@ -2007,7 +2007,7 @@ const fn opt(id: u32, lo: f64, lo_open: bool, hi: f64, hi_open: bool, int: bool)
 }
 
 /// The ranges documented in lb.h, one per LB_OPTION_*.
-static OPTS: [Opt; 19] = [
+static OPTS: [Opt; 22] = [
     opt(
         LB_OPTION_PICK_TIMEOUT_MS,
         0.0,
@@ -2117,6 +2117,23 @@ static OPTS: [Opt; 19] = [
         65_536.0,
         false,
         true,
+    ),
+    opt(
+        LB_OPTION_SLOW_START_WINDOW_MS,
+        0.0,
+        false,
+        3_600_000.0,
+        false,
+        true,
+    ),
+    opt(LB_OPTION_SLOW_START_AGGRESSION, 0.0, true, 100.0, false, false),
+    opt(
+        LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT,
+        0.0,
+        false,
+        100.0,
+        false,
+        false,
     ),
 ];
 

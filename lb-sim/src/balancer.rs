@@ -26,6 +26,36 @@ pub fn strategy_names() -> Vec<&'static str> {
     Strategy::ALL.iter().map(|s| s.name()).collect()
 }
 
+/// A run's balancer: a strategy name, optionally followed by options that differ
+/// from lb's defaults, as `name option=value ...` (for example
+/// `"weighted_response_time slow_start_window_ms=0"`), option names being
+/// `Config`'s fields. Returns the configuration (seed 0), or why the text is not one.
+pub fn parse_run(text: &str) -> Result<Config, String> {
+    let mut words = text.split_whitespace();
+    let name = words.next().ok_or("an empty strategy")?;
+    let strategy = Strategy::from_name(name).ok_or_else(|| {
+        format!(
+            "unknown strategy \"{name}\": expected one of {}",
+            strategy_names().join(", ")
+        )
+    })?;
+    let mut config = Config {
+        strategy,
+        ..Config::default()
+    };
+    for word in words {
+        let (key, value) = word
+            .split_once('=')
+            .ok_or_else(|| format!("\"{word}\" is not option=value"))?;
+        let number: f64 = value
+            .parse()
+            .map_err(|_| format!("{key}: \"{value}\" is not a number"))?;
+        config.set_option(key, number).map_err(|e| e.to_string())?;
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
 /// lb's `Balancer` with its default configuration, on a manual clock.
 pub struct RealLb {
     balancer: Balancer,
@@ -91,18 +121,15 @@ impl Lb for RealLb {
     }
 }
 
-/// lb's balancer for `strategy` with its default configuration, seeded with
-/// `seed`, over backends `(id, weight, capacity)`.
-pub fn new_lb(strategy: &str, seed: u64, backends: &[(u64, u32, u32)]) -> RealLb {
-    let strategy =
-        Strategy::from_name(strategy).unwrap_or_else(|| panic!("unknown strategy {strategy}"));
+/// lb's balancer for the run `run` (see [`parse_run`]; checked when the scenario
+/// was read), seeded with `seed`, over backends `(id, weight, capacity)`.
+pub fn new_lb(run: &str, seed: u64, backends: &[(u64, u32, u32)]) -> RealLb {
     let clock = Arc::new(ManualClock::new(CLOCK_ORIGIN_US));
     let config = Config {
-        strategy,
         // `Config::seed` 0 asks lb for an entropy seed; a run must replay, so a
         // scenario's seed 0 seeds lb with a fixed value instead.
         seed: if seed == 0 { 0x5EED } else { seed },
-        ..Config::default()
+        ..parse_run(run).unwrap_or_else(|e| panic!("run \"{run}\": {e}"))
     };
     let dyn_clock: Arc<dyn Clock> = clock.clone();
     let balancer = Balancer::with_clock(config, dyn_clock).expect("default config is valid");

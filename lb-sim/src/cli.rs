@@ -10,7 +10,8 @@ usage: lb-sim [FILE.toml ...] [--json] [--strategies a,b,...]
 
 With no file, replays the bundled scenario suite (scenarios/). Prints a
 table per scenario with the best strategy marked `*`, or with --json one
-JSON document. --strategies replaces the scenario's own list.";
+JSON document. --strategies replaces the scenario's own list; an entry may
+set options of lb after its name, e.g. \"round_robin slow_start_window_ms=0\".";
 
 /// Exit status for a bad command line or scenario.
 pub const EXIT_BAD_INPUT: i32 = 2;
@@ -58,11 +59,8 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
         };
         let mut names: Vec<String> = Vec::new();
         for n in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            if !balancer::strategy_names().contains(&n) {
-                return Err(format!(
-                    "--strategies: unknown strategy \"{n}\": expected one of {}",
-                    balancer::strategy_names().join(", ")
-                ));
+            if let Err(e) = balancer::parse_run(n) {
+                return Err(format!("--strategies: {e}"));
             }
             if !names.iter().any(|x| x == n) {
                 names.push(n.to_string());

@@ -358,12 +358,7 @@ fn parse_strategies(v: &Val<'_, '_>) -> Result<Vec<String>, ScenarioError> {
             value: item,
         };
         let s = iv.string()?;
-        if !balancer::strategy_names().contains(&s) {
-            return Err(iv.err(format!(
-                "unknown strategy \"{s}\": expected one of {}",
-                balancer::strategy_names().join(", ")
-            )));
-        }
+        balancer::parse_run(s).map_err(|e| iv.err(e))?;
         if out.iter().any(|o| o == s) {
             return Err(iv.err(format!("strategy \"{s}\" is listed twice")));
         }

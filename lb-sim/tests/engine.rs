@@ -97,8 +97,8 @@ fn failing_requests_take_the_error_latency() {
 #[test]
 fn removed_and_added_backends() {
     // Two backends; backend 1 leaves at 10 s, backend 2 joins at 15 s; the
-    // run lasts 20 s. Under round robin backend 1 gets half of the first 10 s
-    // (25%), backend 2 half of the last 5 s (12.5%).
+    // run lasts 20 s. Under round robin without slow start backend 1 gets half of
+    // the first 10 s (25%), backend 2 half of the last 5 s (12.5%).
     let text = "name = \"churn\"\nseed = 5\nduration_s = 20.0\nrate_rps = 200.0\n\
                 [[backends]]\ncount = 2\nconcurrency = 8\nlatency_ms = { median = 5.0, p99 = 10.0 }\n\
                 [[events]]\nat_s = 10.0\nbackend = 1\naction = \"remove\"\n\
@@ -106,7 +106,7 @@ fn removed_and_added_backends() {
                 [[events]]\nat_s = 16.0\nbackend = 2\nweight = 2\n";
     let sc = parse("churn.toml", text).unwrap();
     assert_eq!(sc.total_backends(), 3);
-    let r = run_one(&sc, "round_robin");
+    let r = run_one(&sc, "round_robin slow_start_window_ms=0");
     assert_eq!(r.share.len(), 3);
     assert_eq!(
         r.successes, r.requests,
@@ -120,6 +120,15 @@ fn removed_and_added_backends() {
     );
     let total: f64 = r.share.iter().sum();
     assert!((total - 1.0).abs() < 1e-9);
+    // With a 10 s slow start backend 2 ramps from 10% of its weight at 15 s to
+    // 60% at 20 s: its share of those 5 s is about 35/135 of it, not half.
+    let slow = run_one(&sc, "round_robin slow_start_window_ms=10000");
+    assert!(
+        slow.share[2] < r.share[2] * 0.8 && slow.share[2] > 0.02,
+        "with slow start {:?}, without {:?}",
+        slow.share,
+        r.share
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use super::Balancer;
 use crate::health::{self, Verdict};
 use crate::load::median_latency;
+use crate::slow_start;
 use crate::strategy::adaptive::AdaptiveEval;
 use crate::strategy::Scratch;
 use crate::sync::{lock, try_lock, AtomicF64, AtomicU64, Mutex, Ordering};
@@ -124,6 +125,8 @@ impl Balancer {
             }
             let on_trial = (!snap.panic).then(|| snap.trial.contains(&(i as u32)));
             stale |= health::view_is_stale(m, on_trial, cfg);
+            // A slow start's weight moves in whole percents.
+            stale |= slow_start::percent(&m.state, now, cfg) != m.ramp_percent;
         }
 
         // The strategies' tables and adaptive.

@@ -96,19 +96,25 @@ impl Balancer {
         let cur = self.published.load();
         let epoch = self.expiry.full_epoch();
         let now = self.now_us.load(Ordering::Relaxed);
+        // Slow start: a new instance ramps up when it joins a set in service.
+        let in_service = !cur.members.is_empty();
         let members: Vec<Member> = list
             .iter()
-            .map(|inst| {
-                let state = match cur.member(inst.id) {
-                    Some(m) => Arc::clone(&m.state),
-                    None => {
-                        let inc = w.next_incarnation;
-                        w.next_incarnation += 1;
-                        let tag = self.tag(inst.id, inc);
-                        Arc::new(InstanceState::new(inst.id, inc, tag, epoch, now))
+            .map(|inst| match cur.member(inst.id) {
+                Some(m) => Member {
+                    healthy: m.healthy,
+                    ..Member::new(inst, Arc::clone(&m.state))
+                },
+                None => {
+                    let inc = w.next_incarnation;
+                    w.next_incarnation += 1;
+                    let tag = self.tag(inst.id, inc);
+                    let state = Arc::new(InstanceState::new(inst.id, inc, tag, epoch, now));
+                    if in_service {
+                        state.start_ramp(now);
                     }
-                };
-                Member::new(inst, state)
+                    Member::new(inst, state)
+                }
             })
             .collect();
         let mut kept: Vec<u64> = list.iter().map(|i| i.id).collect();
@@ -124,7 +130,8 @@ impl Balancer {
 
     fn publish(&self, w: &mut Writer, members: Vec<Member>) {
         w.generation += 1;
-        let snap = Snapshot::build(w.generation, members, w.config.clone());
+        let now = self.now_us.load(Ordering::Relaxed);
+        let snap = Snapshot::build(w.generation, members, w.config.clone(), now);
         let mut scratch = Scratch::default();
         let median = median_latency(&snap.members, &mut scratch.floats);
         snap.tables.refresh(&snap.set_view(), median, &mut scratch);
@@ -134,7 +141,7 @@ impl Balancer {
     /// Republishes the current set with a fresh health view.
     pub(super) fn republish(&self) {
         let mut w = lock(&self.writer);
-        let members = self.published.load().members.to_vec();
+        let members = self.published.load().configured_members();
         self.publish(&mut w, members);
     }
 
@@ -211,7 +218,7 @@ impl Balancer {
         let strategy = config.strategy;
         w.config = config;
         self.apply_strategy(&mut p, strategy);
-        let members = self.published.load().members.to_vec();
+        let members = self.published.load().configured_members();
         self.publish(&mut w, members);
         drop(w);
         drop(p);
@@ -242,5 +249,5 @@ fn validate_set(instances: &[Instance]) -> Result<(), Error> {
 }
 
 fn current_list(snap: &Snapshot) -> Vec<Instance> {
-    snap.members.iter().map(|m| m.instance()).collect()
+    snap.instances.to_vec()
 }

@@ -5,7 +5,7 @@ use super::Balancer;
 use crate::error::Error;
 use crate::member::Member;
 use crate::sync::{lock, Ordering};
-use crate::types::{HealthStatus, LoadBalancerStats};
+use crate::types::{HealthStatus, Instance, LoadBalancerStats};
 
 impl Balancer {
     /// The balancer's totals, with expiry applied first.
@@ -49,19 +49,19 @@ impl Balancer {
     pub fn health(&self, id: u64) -> Result<HealthStatus, Error> {
         self.expire_now();
         let snap = self.published.load();
-        snap.member(id)
-            .map(health_of)
+        snap.index_of(id)
+            .map(|i| health_of(&snap.members[i], &snap.instances[i]))
             .ok_or(Error::UnknownInstance(id))
     }
 
     /// Every instance of the current set, in set order.
     pub fn all_health(&self) -> Vec<HealthStatus> {
         self.expire_now();
-        self.published
-            .load()
-            .members
+        let snap = self.published.load();
+        snap.members
             .iter()
-            .map(health_of)
+            .zip(snap.instances.iter())
+            .map(|(m, i)| health_of(m, i))
             .collect()
     }
 
@@ -71,7 +71,8 @@ impl Balancer {
     }
 }
 
-fn health_of(m: &Member) -> HealthStatus {
+/// `configured`: the instance as the caller gave it (its weight is reported).
+fn health_of(m: &Member, configured: &Instance) -> HealthStatus {
     let c = m.state.counts();
     let judged = c.successes + c.failures;
     HealthStatus {
@@ -88,7 +89,7 @@ fn health_of(m: &Member) -> HealthStatus {
             1.0
         },
         latency_ewma_us: m.state.latency_ewma(),
-        weight: m.weight,
+        weight: configured.weight,
         capacity: m.capacity,
         healthy: m.healthy,
     }

@@ -156,7 +156,12 @@ fn set_option_refuses_bad_values_and_changes_nothing() {
         );
     }
     assert_eq!(lb_set_option(lb, 0, 1.0), LB_STATUS_INVALID_ARGUMENT);
-    assert_eq!(lb_set_option(lb, 20, 1.0), LB_STATUS_INVALID_ARGUMENT);
+    let past_last = OPTIONS.len() as u32 + 1;
+    assert_eq!(
+        lb_set_option(lb, past_last, 1.0),
+        LB_STATUS_INVALID_ARGUMENT
+    );
+    assert_eq!(lb_set_option(lb, u32::MAX, 1.0), LB_STATUS_INVALID_ARGUMENT);
     assert_eq!(
         lb_set_option(null_mut(), LB_OPTION_MIN_SAMPLES, 1.0),
         LB_STATUS_NULL_POINTER

@@ -106,3 +106,19 @@ pub const LB_OPTION_MAINTENANCE_INTERVAL_MS: lb_option = 18;
 /// once every 2 x this - 1 reports (every report at 1).
 /// Range: [1, 65536], whole numbers. Default: 16.
 pub const LB_OPTION_CLOCK_REFRESH_OPS: lb_option = 19;
+/// Slow start: how long, in milliseconds, the weight of an instance that joins a
+/// set in service, or comes back into service (after an ejection, or an external
+/// health score back above the threshold), takes to ramp up to its whole value,
+/// in every strategy that uses weights. 0 turns slow start off. The instances of
+/// a balancer's first set do not ramp.
+/// Range: [0, 3600000], whole numbers. Default: 30000.
+pub const LB_OPTION_SLOW_START_WINDOW_MS: lb_option = 20;
+/// Slow start: the ramp's shape. A ramping instance's weight is
+/// weight x max(min_weight_percent / 100, (t / window)^(1 / aggression)) (Envoy's
+/// slow-start formula); 1 is linear, above 1 ramps faster at first, below 1 slower.
+/// Range: (0, 100]. Default: 1.
+pub const LB_OPTION_SLOW_START_AGGRESSION: lb_option = 21;
+/// Slow start: the share of its weight, in percent, that a ramping instance gets
+/// at least, from its first moment.
+/// Range: [0, 100]. Default: 10.
+pub const LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT: lb_option = 22;

@@ -68,7 +68,14 @@ pub(crate) struct InstanceState {
     pub(crate) recent_failures: AtomicF64,
     /// Adaptive: requests completed when the current evaluation window began.
     pub(crate) window_start_completed: AtomicU64,
+    /// Slow start: when this instance's weight began to ramp up (it joined a set in
+    /// service, or came back into service), or `NO_RAMP`. Written under the writer
+    /// lock.
+    ramp_from_us: AtomicU64,
 }
+
+/// `ramp_from_us` of an instance that is not ramping.
+const NO_RAMP: u64 = u64::MAX;
 
 /// Counters of one instance read together.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -132,7 +139,24 @@ impl InstanceState {
             recent_successes: AtomicF64::new(0.0),
             recent_failures: AtomicF64::new(0.0),
             window_start_completed: AtomicU64::new(0),
+            ramp_from_us: AtomicU64::new(NO_RAMP),
         }
+    }
+
+    /// Slow start: its weight ramps up from `now_us`.
+    pub(crate) fn start_ramp(&self, now_us: u64) {
+        self.ramp_from_us.store(now_us, Ordering::Relaxed);
+    }
+
+    /// Slow start: its weight is whole again.
+    pub(crate) fn end_ramp(&self) {
+        self.ramp_from_us.store(NO_RAMP, Ordering::Relaxed);
+    }
+
+    /// Slow start: when its ramp began, if it is ramping.
+    pub(crate) fn ramp_from(&self) -> Option<u64> {
+        let from = self.ramp_from_us.load(Ordering::Relaxed);
+        (from != NO_RAMP).then_some(from)
     }
 
     #[inline(always)]

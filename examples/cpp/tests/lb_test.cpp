@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <thread>
 #include <type_traits>
@@ -184,6 +185,41 @@ TEST(Balancer, Options) {
               LB_STATUS_INVALID_ARGUMENT);
     EXPECT_EQ(status_of([&] { balancer.option(12345); }), LB_STATUS_INVALID_ARGUMENT);
     EXPECT_EQ(balancer.option(LB_OPTION_PANIC_THRESHOLD), 0.25);
+}
+
+TEST(Balancer, SlowStartOptions) {
+    lb::Balancer balancer;
+    EXPECT_EQ(balancer.option(LB_OPTION_SLOW_START_WINDOW_MS), 30000.0);
+    EXPECT_EQ(balancer.option(LB_OPTION_SLOW_START_AGGRESSION), 1.0);
+    EXPECT_EQ(balancer.option(LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT), 10.0);
+    balancer.set_option(LB_OPTION_SLOW_START_WINDOW_MS, 0);
+    balancer.set_option(LB_OPTION_SLOW_START_AGGRESSION, 2.5);
+    balancer.set_option(LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT, 100);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const double inf = std::numeric_limits<double>::infinity();
+    struct bad_value {
+        lb_option option;
+        double value;
+    };
+    // Below and above the range, NaN, infinity, and a fraction for the window.
+    const bad_value bad[] = {
+        {LB_OPTION_SLOW_START_WINDOW_MS, -1},    {LB_OPTION_SLOW_START_WINDOW_MS, 3600001},
+        {LB_OPTION_SLOW_START_WINDOW_MS, nan},   {LB_OPTION_SLOW_START_WINDOW_MS, inf},
+        {LB_OPTION_SLOW_START_WINDOW_MS, 1.5},   {LB_OPTION_SLOW_START_AGGRESSION, 0},
+        {LB_OPTION_SLOW_START_AGGRESSION, 101},  {LB_OPTION_SLOW_START_AGGRESSION, nan},
+        {LB_OPTION_SLOW_START_AGGRESSION, inf},  {LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT, -0.5},
+        {LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT, 100.5},
+        {LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT, nan},
+        {LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT, -inf},
+    };
+    for (const bad_value &b : bad) {
+        EXPECT_EQ(status_of([&] { balancer.set_option(b.option, b.value); }),
+                  LB_STATUS_INVALID_ARGUMENT)
+            << b.option << " = " << b.value;
+    }
+    EXPECT_EQ(balancer.option(LB_OPTION_SLOW_START_WINDOW_MS), 0.0);
+    EXPECT_EQ(balancer.option(LB_OPTION_SLOW_START_AGGRESSION), 2.5);
+    EXPECT_EQ(balancer.option(LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT), 100.0);
 }
 
 TEST(Balancer, StrategySwitch) {

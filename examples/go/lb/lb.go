@@ -74,25 +74,28 @@ type Option uint32
 
 // The options.
 const (
-	OptionPickTimeoutMS          Option = C.LB_OPTION_PICK_TIMEOUT_MS
-	OptionPanicThreshold         Option = C.LB_OPTION_PANIC_THRESHOLD
-	OptionUnhealthyThreshold     Option = C.LB_OPTION_UNHEALTHY_THRESHOLD
-	OptionConsecutiveFailures    Option = C.LB_OPTION_CONSECUTIVE_FAILURES
-	OptionMinSamples             Option = C.LB_OPTION_MIN_SAMPLES
-	OptionBaseEjectionMS         Option = C.LB_OPTION_BASE_EJECTION_MS
-	OptionMaxEjectionMS          Option = C.LB_OPTION_MAX_EJECTION_MS
-	OptionRecoverySuccesses      Option = C.LB_OPTION_RECOVERY_SUCCESSES
-	OptionTrialRatio             Option = C.LB_OPTION_TRIAL_RATIO
-	OptionLatencyTauMS           Option = C.LB_OPTION_LATENCY_TAU_MS
-	OptionHealthWindowMS         Option = C.LB_OPTION_HEALTH_WINDOW_MS
-	OptionLatencyOutlierRatio    Option = C.LB_OPTION_LATENCY_OUTLIER_RATIO
-	OptionFailurePenaltyFactor   Option = C.LB_OPTION_FAILURE_PENALTY_FACTOR
-	OptionAdaptiveWindowRequests Option = C.LB_OPTION_ADAPTIVE_WINDOW_REQUESTS
-	OptionAdaptiveMinWindowMS    Option = C.LB_OPTION_ADAPTIVE_MIN_WINDOW_MS
-	OptionAdaptiveMaxWindowMS    Option = C.LB_OPTION_ADAPTIVE_MAX_WINDOW_MS
-	OptionAdaptiveHysteresis     Option = C.LB_OPTION_ADAPTIVE_HYSTERESIS
-	OptionMaintenanceIntervalMS  Option = C.LB_OPTION_MAINTENANCE_INTERVAL_MS
-	OptionClockRefreshOps        Option = C.LB_OPTION_CLOCK_REFRESH_OPS
+	OptionPickTimeoutMS             Option = C.LB_OPTION_PICK_TIMEOUT_MS
+	OptionPanicThreshold            Option = C.LB_OPTION_PANIC_THRESHOLD
+	OptionUnhealthyThreshold        Option = C.LB_OPTION_UNHEALTHY_THRESHOLD
+	OptionConsecutiveFailures       Option = C.LB_OPTION_CONSECUTIVE_FAILURES
+	OptionMinSamples                Option = C.LB_OPTION_MIN_SAMPLES
+	OptionBaseEjectionMS            Option = C.LB_OPTION_BASE_EJECTION_MS
+	OptionMaxEjectionMS             Option = C.LB_OPTION_MAX_EJECTION_MS
+	OptionRecoverySuccesses         Option = C.LB_OPTION_RECOVERY_SUCCESSES
+	OptionTrialRatio                Option = C.LB_OPTION_TRIAL_RATIO
+	OptionLatencyTauMS              Option = C.LB_OPTION_LATENCY_TAU_MS
+	OptionHealthWindowMS            Option = C.LB_OPTION_HEALTH_WINDOW_MS
+	OptionLatencyOutlierRatio       Option = C.LB_OPTION_LATENCY_OUTLIER_RATIO
+	OptionFailurePenaltyFactor      Option = C.LB_OPTION_FAILURE_PENALTY_FACTOR
+	OptionAdaptiveWindowRequests    Option = C.LB_OPTION_ADAPTIVE_WINDOW_REQUESTS
+	OptionAdaptiveMinWindowMS       Option = C.LB_OPTION_ADAPTIVE_MIN_WINDOW_MS
+	OptionAdaptiveMaxWindowMS       Option = C.LB_OPTION_ADAPTIVE_MAX_WINDOW_MS
+	OptionAdaptiveHysteresis        Option = C.LB_OPTION_ADAPTIVE_HYSTERESIS
+	OptionMaintenanceIntervalMS     Option = C.LB_OPTION_MAINTENANCE_INTERVAL_MS
+	OptionClockRefreshOps           Option = C.LB_OPTION_CLOCK_REFRESH_OPS
+	OptionSlowStartWindowMS         Option = C.LB_OPTION_SLOW_START_WINDOW_MS
+	OptionSlowStartAggression       Option = C.LB_OPTION_SLOW_START_AGGRESSION
+	OptionSlowStartMinWeightPercent Option = C.LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT
 )
 
 // Status is an lb_status code.

@@ -177,6 +177,40 @@ func TestOptions(t *testing.T) {
 	}
 }
 
+func TestSlowStartOptions(t *testing.T) {
+	b := newBalancer(t, lb.RoundRobin, 1)
+	for _, c := range []struct {
+		o lb.Option
+		v float64
+	}{{lb.OptionSlowStartWindowMS, 30000}, {lb.OptionSlowStartAggression, 1}, {lb.OptionSlowStartMinWeightPercent, 10}} {
+		if v, err := b.Option(c.o); err != nil || v != c.v {
+			t.Fatalf("default of %d = %v, %v; want %v", c.o, v, err, c.v)
+		}
+	}
+	if err := b.SetOption(lb.OptionSlowStartWindowMS, 5000); err != nil {
+		t.Fatal(err)
+	}
+	// Below and above the range, NaN, infinity, and a fraction for the window.
+	for _, c := range []struct {
+		o lb.Option
+		v float64
+	}{
+		{lb.OptionSlowStartWindowMS, -1}, {lb.OptionSlowStartWindowMS, 3600001}, {lb.OptionSlowStartWindowMS, math.NaN()},
+		{lb.OptionSlowStartWindowMS, math.Inf(1)}, {lb.OptionSlowStartWindowMS, 2.5},
+		{lb.OptionSlowStartAggression, 0}, {lb.OptionSlowStartAggression, 100.5}, {lb.OptionSlowStartAggression, math.NaN()},
+		{lb.OptionSlowStartAggression, math.Inf(1)},
+		{lb.OptionSlowStartMinWeightPercent, -1}, {lb.OptionSlowStartMinWeightPercent, 101},
+		{lb.OptionSlowStartMinWeightPercent, math.NaN()}, {lb.OptionSlowStartMinWeightPercent, math.Inf(-1)},
+	} {
+		if err := b.SetOption(c.o, c.v); !errors.Is(err, lb.ErrInvalidArgument) {
+			t.Fatalf("SetOption(%d, %v): %v", c.o, c.v, err)
+		}
+	}
+	if v, _ := b.Option(lb.OptionSlowStartWindowMS); v != 5000 {
+		t.Fatalf("window after refusals = %v", v)
+	}
+}
+
 func TestInvalidPicks(t *testing.T) {
 	b := newBalancer(t, lb.RoundRobin, 1, 2)
 	other := newBalancer(t, lb.RoundRobin, 1, 2)

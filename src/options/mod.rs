@@ -106,7 +106,7 @@ macro_rules! spec {
 /// excluded. Two ranges also depend on another option (checked by
 /// `Config::validate`): max_ejection_ms >= base_ejection_ms and
 /// adaptive_max_window_ms >= adaptive_min_window_ms.
-pub(crate) static OPTIONS: [OptionSpec; 19] = [
+pub(crate) static OPTIONS: [OptionSpec; 22] = [
     spec!(1, u64 pick_timeout_ms, closed 0, u32::MAX, closed, 300_000),
     spec!(2, f64 panic_threshold, closed 0, 1, closed, 0.5),
     spec!(3, f64 unhealthy_threshold, open 0, 1, closed, 0.5),
@@ -126,6 +126,9 @@ pub(crate) static OPTIONS: [OptionSpec; 19] = [
     spec!(17, f64 adaptive_hysteresis, closed 0, 1, open, 0.1),
     spec!(18, u64 maintenance_interval_ms, closed 1, 60_000, closed, 100),
     spec!(19, u32 clock_refresh_ops, closed 1, 65_536, closed, 16),
+    spec!(20, u64 slow_start_window_ms, closed 0, 3_600_000, closed, 30_000),
+    spec!(21, f64 slow_start_aggression, open 0, 100, closed, 1),
+    spec!(22, f64 slow_start_min_weight_percent, closed 0, 100, closed, 10),
 ];
 
 /// Pairs of options where the first may not exceed the second: (lesser, greater).
@@ -301,133 +304,29 @@ impl Default for Config {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Ids are 1..=19 in order, names are distinct, bounds of whole-number options
-    /// are whole, and every default is of its field's type and in its range.
-    #[test]
-    fn option_table_is_consistent() {
-        for (i, spec) in OPTIONS.iter().enumerate() {
-            assert_eq!(spec.id as usize, i + 1, "{} out of order", spec.name);
-            assert_eq!(by_id(spec.id).map(|s| s.name), Some(spec.name));
-            assert_eq!(by_name(spec.name).map(|s| s.id), Some(spec.id));
-            if spec.is_whole() {
-                for bound in [spec.min, spec.max] {
-                    assert!(bound.fract() == 0.0 && (0.0..=(1u64 << 53) as f64).contains(&bound));
-                }
-            }
-            let value = spec.parse(spec.default).expect(spec.name);
-            assert!(spec.check(value).is_ok(), "{} default", spec.name);
-        }
-        assert!(by_id(0).is_none());
-        assert!(by_id(OPTIONS.len() as u32 + 1).is_none());
-        for (lesser, greater) in ORDERED {
-            assert!(by_name(lesser).is_some() && by_name(greater).is_some());
-        }
-    }
-
-    fn set_f64(spec: &OptionSpec, config: &mut Config, value: f64) -> bool {
-        match spec.parse(value) {
-            Some(v) => {
-                spec.set(config, v);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn nudge(value: f64, whole: bool, up: bool) -> f64 {
-        let step = if whole {
-            1.0
-        } else {
-            (value.abs() * 1e-9).max(1e-9)
-        };
-        if up {
-            value + step
-        } else {
-            value - step
-        }
-    }
-
-    /// Config::default() takes each row's default, and validation puts each bound
-    /// where the row says: the ends (or just inside an open end) are accepted, just
-    /// outside refused, with an error naming the field.
-    #[test]
-    fn validation_follows_the_table() {
-        let defaults = Config::default();
-        for spec in OPTIONS.iter() {
-            assert_eq!(spec.get(&defaults), spec.default, "{} default", spec.name);
-        }
-        let refuses = |config: &Config, spec: &OptionSpec, v: f64| match config.validate() {
-            Err(Error::InvalidArgument { field, .. }) => assert_eq!(field, spec.name, "{v}"),
-            other => panic!("{} accepted {v}: {other:?}", spec.name),
-        };
-        // Lower ends, in table order (a base before its maximum).
-        let mut config = Config::default();
-        for spec in OPTIONS.iter() {
-            let (low, below) = if spec.min_open {
-                (nudge(spec.min, spec.is_whole(), true), spec.min)
-            } else {
-                (spec.min, nudge(spec.min, spec.is_whole(), false))
-            };
-            let mut refused = config.clone();
-            if set_f64(spec, &mut refused, below) {
-                refuses(&refused, spec, below);
-            }
-            assert!(set_f64(spec, &mut config, low), "{} {low}", spec.name);
-            assert!(config.validate().is_ok(), "{} refused {low}", spec.name);
-        }
-        // Upper ends, in reverse order (a maximum before its base).
-        let mut config = Config::default();
-        for spec in OPTIONS.iter().rev() {
-            let (high, above) = if spec.max_open {
-                (nudge(spec.max, spec.is_whole(), false), spec.max)
-            } else {
-                (spec.max, nudge(spec.max, spec.is_whole(), true))
-            };
-            let mut refused = config.clone();
-            assert!(set_f64(spec, &mut refused, above), "{} {above}", spec.name);
-            refuses(&refused, spec, above);
-            assert!(set_f64(spec, &mut config, high), "{} {high}", spec.name);
-            assert!(config.validate().is_ok(), "{} refused {high}", spec.name);
-        }
-        // The pairs: a greater one below its lesser one is refused, naming it.
-        for (lesser, greater) in ORDERED {
-            let mut config = Config::default();
-            let lo = by_name(lesser).unwrap();
-            let hi = by_name(greater).unwrap();
-            assert!(set_f64(lo, &mut config, 1000.0) && set_f64(hi, &mut config, 1000.0));
-            assert!(config.validate().is_ok());
-            assert!(set_f64(hi, &mut config, 999.0));
-            refuses(&config, hi, 999.0);
-        }
-    }
-
-    /// Values that cannot be the field's type are not parsed.
-    #[test]
-    fn values_of_the_wrong_kind_are_not_parsed() {
-        for spec in OPTIONS.iter() {
-            for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-                assert_eq!(spec.parse(bad), None, "{} took {bad}", spec.name);
-            }
-            if spec.is_whole() {
-                for bad in [0.5, -1.0, 1e300, spec.default + 0.25] {
-                    assert_eq!(spec.parse(bad), None, "{} took {bad}", spec.name);
-                }
-            }
-        }
-        // A NaN or an out-of-range integer set from Rust is refused by validate.
-        let nan = Config {
-            latency_tau_ms: f64::NAN,
-            ..Config::default()
-        };
-        assert!(nan.validate().is_err());
-        let huge = Config {
-            pick_timeout_ms: u64::MAX,
-            ..Config::default()
-        };
-        assert!(huge.validate().is_err());
+impl Config {
+    /// Sets the option `name` (the field's name, as in the option table and, in
+    /// capitals, in `LB_OPTION_*`) from a number, as the C ABI's lb_set_option()
+    /// does: for reading a configuration from a file or a command line. The value
+    /// must be of the field's type (a whole number for an integer field) and in
+    /// its range; the cross-field rules are left to [`Config::validate`] (which
+    /// `Balancer::new` and `set_config` run). Errors:
+    /// [`Error::InvalidArgument`] for an unknown name or a bad value; nothing
+    /// changes then.
+    pub fn set_option(&mut self, name: &str, value: f64) -> Result<(), Error> {
+        let spec = by_name(name)
+            .ok_or_else(|| Error::invalid("option", format!("no option is named \"{name}\"")))?;
+        let parsed = spec.parse(value).ok_or_else(|| {
+            Error::invalid(
+                spec.name,
+                format!("{value} is not a value of this option's type"),
+            )
+        })?;
+        spec.check(parsed)?;
+        spec.set(self, parsed);
+        Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;
