@@ -171,13 +171,18 @@ typedef struct lb_stats {
      */
     uint32_t reserved0;
     /**
-     * How often adaptive has switched strategies.
+     * How often adaptive has switched strategies (settled on another one).
      */
     uint64_t strategy_switches;
     /**
+     * How often adaptive has run another strategy for a short trial, to measure
+     * it (`active_strategy` names it meanwhile). Since ABI 1.2.
+     */
+    uint64_t adaptive_trials;
+    /**
      * Zero; for later fields.
      */
-    uint64_t reserved[8];
+    uint64_t reserved[7];
 } lb_stats;
 
 /**

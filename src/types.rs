@@ -199,5 +199,8 @@ pub struct LoadBalancerStats {
     pub healthy_count: u32,
     /// The strategy in use now (for adaptive: the one it currently runs).
     pub active_strategy: Strategy,
+    /// How often adaptive has switched strategies (settled on another one).
     pub strategy_switches: u64,
+    /// How often adaptive has run another strategy for a short trial, to measure it.
+    pub adaptive_trials: u64,
 }

@@ -44,7 +44,8 @@ FIELD(lb_stats, healthy_count, 60);
 FIELD(lb_stats, active_strategy, 64);
 FIELD(lb_stats, reserved0, 68);
 FIELD(lb_stats, strategy_switches, 72);
-FIELD(lb_stats, reserved, 80);
+FIELD(lb_stats, adaptive_trials, 80);
+FIELD(lb_stats, reserved, 88);
 LB_STATIC_ASSERT(sizeof(lb_stats) == 144, "sizeof lb_stats");
 
 FIELD(lb_health, instance_id, 0);

@@ -14,7 +14,7 @@ pub mod stats;
 
 pub use report::ScenarioResult;
 pub use scenario::{Scenario, ScenarioError};
-pub use stats::RunResult;
+pub use stats::{AdaptiveRun, RunResult};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -50,6 +50,10 @@ pub const SUITE: &[(&str, &str)] = &[
         "scenarios/07-tower-demo.toml",
         include_str!("../../scenarios/07-tower-demo.toml"),
     ),
+    (
+        "scenarios/08-cold-joiner.toml",
+        include_str!("../../scenarios/08-cold-joiner.toml"),
+    ),
 ];
 
 /// Parse the bundled suite.
@@ -84,10 +88,31 @@ pub fn initial_instances(sc: &Scenario) -> Vec<(u64, u32, u32)> {
         .collect()
 }
 
-/// Simulate one scenario under one strategy.
+/// How often a run notes which strategy adaptive runs (virtual time).
+const ADAPTIVE_SAMPLE_NS: u64 = 100_000_000;
+
+/// Simulate one scenario under one strategy (a run of `balancer::parse_run`).
 pub fn run_one(sc: &Scenario, strategy: &str) -> RunResult {
     let lb = balancer::new_lb(strategy, sc.seed, &initial_instances(sc));
-    engine::simulate(sc, lb, strategy)
+    if lb.balancer().strategy() != lb::Strategy::Adaptive {
+        return engine::simulate(sc, lb, strategy);
+    }
+    let mut run = AdaptiveRun::default();
+    let mut result =
+        engine::simulate_observed(sc, lb, strategy, ADAPTIVE_SAMPLE_NS, &mut |ns, lb| {
+            let s = lb.balancer().stats();
+            run.observe(
+                ns as f64 / 1e9,
+                s.active_strategy.name(),
+                s.strategy_switches,
+                s.adaptive_trials,
+            );
+        });
+    if let Some(last) = run.ran.last_mut() {
+        last.to_s = sc.duration_s;
+    }
+    result.adaptive = Some(run);
+    result
 }
 
 /// Simulate every (scenario, strategy) pair, on up to `threads` threads.

@@ -80,6 +80,23 @@ struct JsonResult<'a> {
     success_rate: f64,
     latency_ms: JsonLatency,
     share: Vec<f64>,
+    /// Adaptive runs only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    adaptive: Option<JsonAdaptive>,
+}
+
+#[derive(Serialize)]
+struct JsonAdaptive {
+    ran: Vec<JsonSpan>,
+    switches: u64,
+    trials: u64,
+}
+
+#[derive(Serialize)]
+struct JsonSpan {
+    strategy: String,
+    from_s: f64,
+    to_s: f64,
 }
 
 #[derive(Serialize)]
@@ -118,6 +135,19 @@ pub fn to_json(results: &[ScenarioResult]) -> String {
                             max: round6(r.latency_ms.max),
                         },
                         share: r.share.iter().map(|&x| round6(x)).collect(),
+                        adaptive: r.adaptive.as_ref().map(|a| JsonAdaptive {
+                            ran: a
+                                .ran
+                                .iter()
+                                .map(|s| JsonSpan {
+                                    strategy: s.strategy.clone(),
+                                    from_s: round6(s.from_s),
+                                    to_s: round6(s.to_s),
+                                })
+                                .collect(),
+                            switches: a.switches,
+                            trials: a.trials,
+                        }),
                     })
                     .collect(),
             })
@@ -177,6 +207,11 @@ pub fn table(s: &ScenarioResult) -> String {
             "  best: {} (lowest p99 among strategies within 0.5 points of the best success rate)",
             s.results[b].strategy
         );
+    }
+    for r in &s.results {
+        if let Some(a) = &r.adaptive {
+            let _ = writeln!(out, "  {} ran: {}", r.strategy, a.describe());
+        }
     }
     out
 }

@@ -32,6 +32,66 @@ pub struct RunResult {
     pub no_instance: u64,
     /// Mean time measured requests waited in a backend queue before service.
     pub mean_wait_ms: f64,
+    /// For adaptive: what it ran when (empty for other strategies).
+    pub adaptive: Option<AdaptiveRun>,
+}
+
+/// What adaptive did during a run: the strategies it settled on, in order, with
+/// their time spans (trials, short runs of another strategy to measure it, are
+/// counted, not listed), its switches and its trials.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AdaptiveRun {
+    pub ran: Vec<Span>,
+    pub switches: u64,
+    pub trials: u64,
+}
+
+/// A strategy adaptive settled on, from `from_s` to `to_s` (virtual seconds).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Span {
+    pub strategy: String,
+    pub from_s: f64,
+    pub to_s: f64,
+}
+
+impl AdaptiveRun {
+    /// Notes the balancer's state at `at_s`: the strategy running, and the
+    /// switch and trial counts. A rise in switches means adaptive settled on the
+    /// strategy running now; otherwise a different one running is a trial.
+    pub fn observe(&mut self, at_s: f64, running: &str, switches: u64, trials: u64) {
+        let settled = self.ran.is_empty() || switches > self.switches;
+        self.switches = switches;
+        self.trials = trials;
+        if settled && self.ran.last().map_or(true, |s| s.strategy != running) {
+            if let Some(last) = self.ran.last_mut() {
+                last.to_s = at_s;
+            }
+            self.ran.push(Span {
+                strategy: running.to_string(),
+                from_s: at_s,
+                to_s: at_s,
+            });
+        } else if let Some(last) = self.ran.last_mut() {
+            last.to_s = at_s;
+        }
+    }
+
+    /// "weighted_response_time 0-38 s, least_connections 38-80 s (1 switch, 6 trials)"
+    pub fn describe(&self) -> String {
+        let spans: Vec<String> = self
+            .ran
+            .iter()
+            .map(|s| format!("{} {:.0}-{:.0} s", s.strategy, s.from_s, s.to_s))
+            .collect();
+        let plural =
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        format!(
+            "{} ({}, {})",
+            spans.join(", "),
+            plural(self.switches, "switch", "switches"),
+            plural(self.trials, "trial", "trials")
+        )
+    }
 }
 
 /// Nearest-rank percentile of sorted values; `per_10k` is the percentile in
@@ -149,6 +209,7 @@ impl Recorder {
             } else {
                 self.wait_sum_ns as f64 / self.waits as f64 / 1e6
             },
+            adaptive: None,
         }
     }
 }

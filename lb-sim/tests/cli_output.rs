@@ -67,18 +67,34 @@ fn json_has_the_documented_shape() {
             .collect();
         assert_eq!(names, ["round_robin", "adaptive"]);
         for r in results {
-            assert_eq!(
-                keys(r),
-                [
-                    "failures",
-                    "latency_ms",
-                    "requests",
-                    "share",
-                    "strategy",
-                    "success_rate",
-                    "successes"
-                ]
-            );
+            // Adaptive's run also says what it ran when.
+            let mut expected_keys = vec![
+                "failures",
+                "latency_ms",
+                "requests",
+                "share",
+                "strategy",
+                "success_rate",
+                "successes",
+            ];
+            if r["strategy"] == "adaptive" {
+                expected_keys.insert(0, "adaptive");
+                let a = &r["adaptive"];
+                assert_eq!(keys(a), ["ran", "switches", "trials"]);
+                let ran = a["ran"].as_array().unwrap();
+                assert!(!ran.is_empty());
+                assert_eq!(ran[0]["from_s"].as_f64(), Some(0.0));
+                for span in ran {
+                    assert_eq!(keys(span), ["from_s", "strategy", "to_s"]);
+                    assert!(span["from_s"].as_f64() <= span["to_s"].as_f64());
+                }
+                assert_eq!(
+                    ran.len() as u64,
+                    a["switches"].as_u64().unwrap() + 1,
+                    "one span per switch, and the first"
+                );
+            }
+            assert_eq!(keys(r), expected_keys);
             let req = r["requests"].as_u64().unwrap();
             let ok = r["successes"].as_u64().unwrap();
             let bad = r["failures"].as_u64().unwrap();

@@ -6,7 +6,8 @@ use super::Balancer;
 use crate::health::{self, Verdict};
 use crate::load::median_latency;
 use crate::slow_start;
-use crate::strategy::adaptive::AdaptiveEval;
+use crate::snapshot::Snapshot;
+use crate::strategy::adaptive::{AdaptiveEval, Measure, Observation};
 use crate::strategy::Scratch;
 use crate::sync::{lock, try_lock, AtomicF64, AtomicU64, Mutex, Ordering};
 use crate::types::Strategy;
@@ -98,6 +99,20 @@ impl Balancer {
         self.maintain_locked(&mut p, now);
     }
 
+    /// The totals adaptive measures windows with: requests completed, failures and
+    /// the successes' latency, over the set `snap` and the retired instances.
+    pub(super) fn measure(&self, snap: &Snapshot) -> Measure {
+        let mut totals = self.graveyard.totals();
+        for m in snap.members.iter() {
+            totals.add(&m.state.counts());
+        }
+        Measure {
+            completed: totals.successes + totals.failures,
+            failures: totals.failures,
+            latency_us: self.locals.latency_sum_us(),
+        }
+    }
+
     fn maintain_locked(&self, p: &mut Pass, now: u64) {
         let snap = self.published.load();
         let cfg = &snap.cfg;
@@ -133,11 +148,19 @@ impl Balancer {
         let set = snap.set_view();
         snap.tables.refresh(&set, median, &mut p.scratch);
         if self.strategy() == Strategy::Adaptive {
+            let measure = self.measure(&snap);
             if !p.adaptive_running {
-                p.adaptive.restart(&set, now);
+                p.adaptive.restart(self.dispatch.running(), now, measure);
                 p.adaptive_running = true;
             }
-            p.adaptive.evaluate(&set, now, median, cfg, &self.dispatch);
+            let obs = Observation {
+                set,
+                now_us: now,
+                measure,
+                median_us: median,
+                penalty_us: median * cfg.failure_penalty_factor,
+            };
+            p.adaptive.evaluate(&obs, cfg, &self.dispatch);
         } else {
             p.adaptive_running = false;
         }

@@ -187,8 +187,12 @@ impl Balancer {
         if strategy == Strategy::Adaptive && self.strategy() != Strategy::Adaptive {
             // Adaptive continues with what was running, and starts a fresh window.
             let snap = self.published.load();
-            p.adaptive
-                .restart(&snap.set_view(), self.now_us.load(Ordering::Relaxed));
+            let measure = self.measure(&snap);
+            p.adaptive.restart(
+                self.dispatch.running(),
+                self.now_us.load(Ordering::Relaxed),
+                measure,
+            );
             p.adaptive_running = true;
         }
         self.dispatch.configure(strategy);

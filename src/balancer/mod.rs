@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::local::{LocalEntry, Locals, Shard};
 use crate::snapshot::{Published, Snapshot};
-use crate::strategy::adaptive::Dispatch;
+use crate::strategy::dispatch::Dispatch;
 use crate::strategy::Picker;
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::types::Strategy;

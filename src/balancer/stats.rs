@@ -42,6 +42,7 @@ impl Balancer {
             healthy_count: snap.healthy_count,
             active_strategy: self.active_strategy(),
             strategy_switches: self.dispatch.switches(),
+            adaptive_trials: self.dispatch.trials(),
         }
     }
 

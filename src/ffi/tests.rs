@@ -178,7 +178,8 @@ fn struct_layouts_match_the_contract() {
         assert_eq!(offset(&s, addr_of!((*p).instance_count)), 56);
         assert_eq!(offset(&s, addr_of!((*p).active_strategy)), 64);
         assert_eq!(offset(&s, addr_of!((*p).strategy_switches)), 72);
-        assert_eq!(offset(&s, addr_of!((*p).reserved)), 80);
+        assert_eq!(offset(&s, addr_of!((*p).adaptive_trials)), 80);
+        assert_eq!(offset(&s, addr_of!((*p).reserved)), 88);
     }
     let h = MaybeUninit::<lb_health>::uninit();
     let p = h.as_ptr();

@@ -167,10 +167,13 @@ pub struct lb_stats {
     pub active_strategy: lb_strategy,
     /// Zero.
     pub reserved0: u32,
-    /// How often adaptive has switched strategies.
+    /// How often adaptive has switched strategies (settled on another one).
     pub strategy_switches: u64,
+    /// How often adaptive has run another strategy for a short trial, to measure
+    /// it (`active_strategy` names it meanwhile). Since ABI 1.2.
+    pub adaptive_trials: u64,
     /// Zero; for later fields.
-    pub reserved: [u64; 8],
+    pub reserved: [u64; 7],
 }
 
 /// One instance's state, filled by lb_get_health() and lb_get_all_health().
@@ -255,7 +258,8 @@ impl From<&LoadBalancerStats> for lb_stats {
             active_strategy: s.active_strategy as lb_strategy,
             reserved0: 0,
             strategy_switches: s.strategy_switches,
-            reserved: [0; 8],
+            adaptive_trials: s.adaptive_trials,
+            reserved: [0; 7],
         }
     }
 }

@@ -1,132 +1,161 @@
-//! Adaptive: runs one of the concrete strategies at a time and moves to another when
-//! it is predicted to serve clearly better.
+//! Adaptive: runs one concrete strategy at a time (the incumbent), measures what it
+//! really does, and now and then runs another for a short trial; it switches when
+//! a trial does clearly better than the incumbent did, and stays otherwise.
 //!
-//! Every evaluation window (a number of completed requests, so its length in time
-//! follows the request rate, bounded below and above) it prices each strategy in
-//! one currency: the mean per-request cost, where an instance's cost is its latency
-//! average with failures counted as a latency penalty. The active strategy is priced
-//! with the traffic shares it really produced in the window; the others with the
-//! shares they would produce from the same per-instance statistics (round robin: by
-//! weight; least connections and weighted response time: by weight over latency,
-//! the latter also by health). A strategy that was run recently is priced by what it
-//! really did instead, so a wrong prediction is tried once and then remembered.
-//! Adaptive switches only when another strategy is cheaper by the hysteresis margin
-//! in two windows running, so it does not flap, and never when they price equally.
+//! The currency is the mean cost of a completed request: its latency, or for a
+//! failure the failure penalty (the set's median latency times
+//! `failure_penalty_factor`), measured over an evaluation window of the whole
+//! balancer's traffic (`adaptive_window_requests` requests, within
+//! `adaptive_min_window_ms`..`adaptive_max_window_ms`).
+//!
+//! - **Which candidates are tried.** Each other strategy is priced by a model:
+//!   the traffic shares it would give each member (`Choose::predicted_share`, at
+//!   the set's load) times the members' latency estimates. A candidate priced more
+//!   than `PRUNE_RATIO` above the incumbent by the same model is not tried at all,
+//!   so a strategy that would plainly send traffic to a slow or failing member
+//!   costs nothing to rule out. Of the rest, the one priced lowest is tried.
+//! - **Trials are short and cut short.** A trial lasts a quarter of a window, and
+//!   ends at once when, after `TRIAL_MIN_REQUESTS`, its cost is `ABORT_RATIO` times
+//!   the incumbent's. A candidate that loses waits twice as many windows as last
+//!   time before its next trial (up to `2^MAX_BACKOFF`).
+//! - **Switching.** A trial that costs less than the incumbent's last window by the
+//!   hysteresis (`adaptive_hysteresis`) makes the candidate the incumbent. Its
+//!   first whole window must confirm it (cost below the old incumbent's by half
+//!   the hysteresis); otherwise adaptive goes back and the candidate waits.
+//! - **A changed regime.** When the incumbent's window cost rises by twice the
+//!   hysteresis over its running average, two windows running, every candidate
+//!   may be tried again at once.
+//!
+//! So adaptive stays put where the strategies do equally (trials never win by the
+//! margin), moves within a few windows when the incumbent does clearly worse, and
+//! does not flap (a switch must win a trial and then a confirming window).
 
-use super::{predicted_share, slot, SetView, CONCRETE};
+use super::dispatch::Dispatch;
+use super::{predicted_share, slot, Outlook, SetView, CONCRETE};
 use crate::config::Config;
 use crate::load::latency_estimate;
-#[cfg(loom)]
-use crate::sync::fault;
-use crate::sync::{AtomicU64, AtomicU8, Ordering};
 use crate::types::Strategy;
 
-/// The configured strategy and the one running now: the same unless the configured
-/// one is adaptive, which runs one concrete strategy at a time. Select reads the
-/// running one with one load; adaptive switches it lock-free by one
-/// compare-and-swap, so selects racing a switch each run one valid strategy.
-pub(crate) struct Dispatch {
-    configured: AtomicU8,
-    running: AtomicU8,
-    switches: AtomicU64,
+/// A trial lasts this fraction (1 / n) of a window.
+const TRIAL_SHARE: u64 = 2;
+/// Requests a trial runs before it can be cut short.
+const TRIAL_MIN_REQUESTS: u64 = 50;
+/// A trial costing this many times the incumbent's window ends at once.
+const ABORT_RATIO: f64 = 1.5;
+/// A candidate the model prices above the incumbent by this factor is not tried.
+const PRUNE_RATIO: f64 = 1.1;
+/// A losing candidate waits 2^backoff windows, backoff at most this.
+const MAX_BACKOFF: u32 = 6;
+/// Weight of the newest window in the incumbent's running average cost.
+const REFERENCE_WEIGHT: f64 = 0.5;
+/// Fewest requests a window needs to be judged at all.
+const MIN_JUDGED: u64 = 10;
+/// The first trial comes after this many windows: the first window after a start
+/// is a warm-up (latency averages still filling), not a fair price.
+const FIRST_TRIAL_WINDOW: u64 = 2;
+
+/// Cumulative totals of the whole balancer (set and retired instances) since it
+/// began, read by the maintenance pass for adaptive, which differences them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Measure {
+    /// Successes and failures.
+    pub completed: u64,
+    pub failures: u64,
+    /// Latency of the successes, in microseconds.
+    pub latency_us: u64,
 }
 
-impl Dispatch {
-    /// Adaptive starts on weighted response time: its latency-aware two-choice pick
-    /// is the strongest single strategy across the bundled scenarios (BENCHMARKS.md).
-    pub(crate) fn new(configured: Strategy) -> Self {
-        let running = match configured {
-            Strategy::Adaptive => Strategy::WeightedResponseTime,
-            s => s,
-        };
-        Dispatch {
-            configured: AtomicU8::new(configured as u8),
-            running: AtomicU8::new(running as u8),
-            switches: AtomicU64::new(0),
+impl Measure {
+    /// Mean cost of the requests completed since `start`, with `penalty_us` per
+    /// failure; `None` when fewer than `min` completed.
+    fn cost_since(&self, start: &Measure, penalty_us: f64, min: u64) -> Option<f64> {
+        let done = self.completed.saturating_sub(start.completed);
+        if done < min.max(1) {
+            return None;
         }
-    }
-
-    /// The concrete strategy that selects run now.
-    pub(crate) fn running(&self) -> Strategy {
-        Strategy::from_u8(self.running_raw())
-    }
-
-    /// `running` as stored (`Strategy as u8`): what the request path dispatches on.
-    #[inline(always)]
-    pub(crate) fn running_raw(&self) -> u8 {
-        self.running.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn configured(&self) -> Strategy {
-        Strategy::from_u8(self.configured.load(Ordering::Relaxed))
-    }
-
-    pub(crate) fn switches(&self) -> u64 {
-        self.switches.load(Ordering::Acquire)
-    }
-
-    /// Makes `s` the configured strategy; adaptive continues with what was running.
-    /// The caller serialises calls (the balancer holds its maintenance and writer
-    /// locks).
-    pub(crate) fn configure(&self, s: Strategy) {
-        if s != Strategy::Adaptive {
-            self.running.store(s as u8, Ordering::Release);
-        }
-        self.configured.store(s as u8, Ordering::Relaxed);
-    }
-
-    /// Loom models only: writes the configured strategy alone (half of `configure`).
-    #[cfg(loom)]
-    pub(crate) fn configure_only(&self, s: Strategy) {
-        self.configured.store(s as u8, Ordering::Relaxed);
-    }
-
-    /// Moves from `from` to `to`; true for the one caller that made the switch.
-    pub(crate) fn switch(&self, from: Strategy, to: Strategy) -> bool {
-        #[cfg(loom)]
-        if fault::on(&fault::SPLIT_STRATEGY_SWITCH) {
-            if self.running.load(Ordering::Acquire) != from as u8 {
-                return false;
-            }
-            self.running.store(to as u8, Ordering::Release);
-            self.switches.fetch_add(1, Ordering::AcqRel);
-            return true;
-        }
-        let ok = self
-            .running
-            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if ok {
-            self.switches.fetch_add(1, Ordering::AcqRel);
-        }
-        ok
+        let failed = self.failures.saturating_sub(start.failures);
+        let latency = self.latency_us.saturating_sub(start.latency_us);
+        Some((latency as f64 + failed as f64 * penalty_us) / done as f64)
     }
 }
 
-/// Windows before a remembered real cost gives way to the prediction again.
-const MEMORY_WINDOWS: u64 = 10;
-/// Windows running that must agree on the same better strategy.
-const CONFIRMATIONS: u32 = 2;
+/// What the maintenance pass gives each evaluation.
+pub(crate) struct Observation<'a> {
+    pub set: SetView<'a>,
+    pub now_us: u64,
+    pub measure: Measure,
+    pub median_us: f64,
+    pub penalty_us: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    /// The incumbent runs and a window of it is measured.
+    Measuring,
+    /// `challenger` runs for a trial, to be compared with `incumbent_cost`.
+    Trial {
+        challenger: Strategy,
+        incumbent_cost: f64,
+    },
+}
+
+/// What an evaluation did, for the caller's records and the tests.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Move {
+    /// A trial of the strategy began.
+    Trial(Strategy),
+    /// Adaptive settled on a strategy: (from, to).
+    Switch(Strategy, Strategy),
+    /// A trial ended without a switch.
+    Back(Strategy),
+}
 
 /// The evaluation state, owned by the maintenance pass.
-#[derive(Default)]
 pub(crate) struct AdaptiveEval {
-    window_start_us: u64,
-    /// Real cost of each concrete strategy (in `CONCRETE` order) when it last ran,
-    /// and when.
-    memory: [Option<(f64, u64)>; CONCRETE.len()],
-    candidate: Option<Strategy>,
-    confirmations: u32,
+    incumbent: Strategy,
+    phase: Phase,
+    start: Measure,
+    start_us: u64,
+    /// Windows of the incumbent measured so far.
+    windows: u64,
+    /// Per strategy (in `CONCRETE` order): the window from which it may be tried,
+    /// and its backoff exponent.
+    next_try: [u64; CONCRETE.len()],
+    backoff: [u32; CONCRETE.len()],
+    /// The incumbent's running average window cost, and whether the last window
+    /// rose clearly above it.
+    reference: Option<f64>,
+    risen: bool,
+    /// After a switch, until the new incumbent's first window: the strategy it
+    /// replaced and that one's cost.
+    confirm: Option<(Strategy, f64)>,
+}
+
+impl Default for AdaptiveEval {
+    fn default() -> Self {
+        AdaptiveEval {
+            incumbent: Strategy::WeightedResponseTime,
+            phase: Phase::Measuring,
+            start: Measure::default(),
+            start_us: 0,
+            windows: 0,
+            next_try: [FIRST_TRIAL_WINDOW; CONCRETE.len()],
+            backoff: [0; CONCRETE.len()],
+            reference: None,
+            risen: false,
+            confirm: None,
+        }
+    }
 }
 
 /// Predicted mean cost of strategy `s` on the selectable members: each member's
 /// latency estimate weighted by the share `s` would give it.
-pub(crate) fn predicted_cost(set: &SetView<'_>, s: Strategy, median: f64) -> f64 {
+pub(crate) fn predicted_cost(set: &SetView<'_>, s: Strategy, outlook: &Outlook) -> f64 {
     let (mut num, mut den) = (0.0, 0.0);
     for &i in set.selectable.iter() {
         let i = i as usize;
-        let share = predicted_share(s, set, i, median);
-        num += share * latency_estimate(&set.members[i].state, median);
+        let share = predicted_share(s, set, i, outlook);
+        num += share * latency_estimate(&set.members[i].state, outlook.median_us);
         den += share;
     }
     if den > 0.0 {
@@ -137,114 +166,183 @@ pub(crate) fn predicted_cost(set: &SetView<'_>, s: Strategy, median: f64) -> f64
 }
 
 impl AdaptiveEval {
-    /// Starts a fresh window (adaptive just started, or the set changed shape).
-    pub(crate) fn restart(&mut self, set: &SetView<'_>, now_us: u64) {
-        *self = AdaptiveEval::default();
-        self.start_window(set, now_us);
+    /// Starts afresh with `running` as the incumbent (adaptive just started).
+    pub(crate) fn restart(&mut self, running: Strategy, now_us: u64, measure: Measure) {
+        *self = AdaptiveEval {
+            incumbent: running,
+            ..AdaptiveEval::default()
+        };
+        self.start_window(now_us, measure);
     }
 
-    fn start_window(&mut self, set: &SetView<'_>, now_us: u64) {
-        self.window_start_us = now_us;
-        for m in set.members.iter() {
-            let c = m.state.counts();
-            m.state
-                .window_start_completed
-                .store(c.successes + c.failures, Ordering::Relaxed);
-        }
+    fn start_window(&mut self, now_us: u64, measure: Measure) {
+        self.start = measure;
+        self.start_us = now_us;
     }
 
-    /// Called by every maintenance pass; closes the window when it is full and
-    /// returns the switch it made, if any.
+    /// Called by every maintenance pass; returns what it did, if anything.
     pub(crate) fn evaluate(
         &mut self,
-        set: &SetView<'_>,
-        now_us: u64,
-        median: f64,
+        obs: &Observation<'_>,
         cfg: &Config,
-        switch: &Dispatch,
-    ) -> Option<(Strategy, Strategy)> {
-        let elapsed = now_us.saturating_sub(self.window_start_us);
-        let (mut done, mut weighted) = (0u64, 0.0);
-        for m in set.members.iter() {
-            let c = m.state.counts();
-            let start = m.state.window_start_completed.load(Ordering::Relaxed);
-            let d = (c.successes + c.failures).saturating_sub(start);
-            done += d;
-            weighted += d as f64 * latency_estimate(&m.state, median);
-        }
-        let full = done >= cfg.adaptive_window_requests as u64
-            && elapsed >= cfg.adaptive_min_window_ms * 1000;
-        let timed_out = elapsed >= cfg.adaptive_max_window_ms * 1000;
-        if !full && !timed_out {
+        dispatch: &Dispatch,
+    ) -> Option<Move> {
+        // Someone else moved the running strategy (a racing reconfiguration):
+        // measure what runs now.
+        let running = dispatch.running();
+        let expected = match self.phase {
+            Phase::Measuring => self.incumbent,
+            Phase::Trial { challenger, .. } => challenger,
+        };
+        if running != expected {
+            self.restart(running, obs.now_us, obs.measure);
             return None;
         }
-        let result = if done >= 10 {
-            self.decide(
-                set,
-                now_us,
-                elapsed,
-                weighted / done as f64,
-                median,
-                cfg,
-                switch,
-            )
-        } else {
-            None
-        };
-        self.start_window(set, now_us);
-        result
+        let done = obs.measure.completed.saturating_sub(self.start.completed);
+        let elapsed = obs.now_us.saturating_sub(self.start_us);
+        let timed_out = elapsed >= cfg.adaptive_max_window_ms.saturating_mul(1000);
+        let window = cfg.adaptive_window_requests as u64;
+        let min_us = cfg.adaptive_min_window_ms.saturating_mul(1000);
+        match self.phase {
+            Phase::Trial {
+                challenger,
+                incumbent_cost,
+            } => {
+                let cost = obs
+                    .measure
+                    .cost_since(&self.start, obs.penalty_us, TRIAL_MIN_REQUESTS);
+                let losing = cost.is_some_and(|c| c > incumbent_cost * ABORT_RATIO);
+                let over = (done >= (window / TRIAL_SHARE).max(TRIAL_MIN_REQUESTS)
+                    && elapsed >= min_us / TRIAL_SHARE)
+                    || timed_out;
+                if !losing && !over {
+                    return None;
+                }
+                let won = !losing
+                    && cost.is_some_and(|c| c < incumbent_cost * (1.0 - cfg.adaptive_hysteresis));
+                self.phase = Phase::Measuring;
+                self.start_window(obs.now_us, obs.measure);
+                if won {
+                    let from = self.incumbent;
+                    self.confirm = Some((from, incumbent_cost));
+                    self.incumbent = challenger;
+                    self.reference = cost;
+                    self.settle(challenger);
+                    dispatch.count_switch();
+                    return Some(Move::Switch(from, challenger));
+                }
+                self.lose(challenger);
+                dispatch.run(challenger, self.incumbent);
+                Some(Move::Back(challenger))
+            }
+            Phase::Measuring => {
+                if !((done >= window && elapsed >= min_us) || timed_out) {
+                    return None;
+                }
+                let cost = obs
+                    .measure
+                    .cost_since(&self.start, obs.penalty_us, MIN_JUDGED);
+                let load = self.load(obs, elapsed);
+                self.start_window(obs.now_us, obs.measure);
+                let cost = cost?;
+                self.windows += 1;
+                if let Some((previous, previous_cost)) = self.confirm.take() {
+                    if cost > previous_cost * (1.0 - cfg.adaptive_hysteresis) {
+                        // The switch did not hold up over a whole window.
+                        let from = self.incumbent;
+                        self.lose(from);
+                        if dispatch.switch(from, previous) {
+                            self.incumbent = previous;
+                            self.reference = Some(previous_cost);
+                            return Some(Move::Switch(from, previous));
+                        }
+                        return None;
+                    }
+                }
+                self.note_cost(cost, cfg);
+                self.try_candidate(obs, load, cost, dispatch)
+            }
+        }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn decide(
+    /// Mean picks in flight per selectable member over the window just measured
+    /// (Little's law: latency completed per unit of time), a measure of load.
+    fn load(&self, obs: &Observation<'_>, elapsed_us: u64) -> f64 {
+        let latency = obs.measure.latency_us.saturating_sub(self.start.latency_us);
+        let members = obs.set.selectable.len().max(1);
+        latency as f64 / elapsed_us.max(1) as f64 / members as f64
+    }
+
+    /// Folds a window's cost into the running average; a clear rise (twice the
+    /// hysteresis, two windows running) means the regime changed, and every
+    /// candidate may be tried again.
+    fn note_cost(&mut self, cost: f64, cfg: &Config) {
+        let risen = self
+            .reference
+            .is_some_and(|r| cost > r * (1.0 + 2.0 * cfg.adaptive_hysteresis));
+        if risen && self.risen {
+            self.next_try = [self.windows; CONCRETE.len()];
+            self.backoff = [0; CONCRETE.len()];
+        }
+        self.risen = risen;
+        self.reference = Some(match self.reference {
+            Some(r) => r + REFERENCE_WEIGHT * (cost - r),
+            None => cost,
+        });
+    }
+
+    /// Starts a trial of the candidate the model prices lowest among those due and
+    /// not priced out.
+    fn try_candidate(
         &mut self,
-        set: &SetView<'_>,
-        now_us: u64,
-        window_us: u64,
-        actual: f64,
-        median: f64,
-        cfg: &Config,
-        switch: &Dispatch,
-    ) -> Option<(Strategy, Strategy)> {
-        let active = switch.running();
-        if let Some(k) = slot(active) {
-            self.memory[k] = Some((actual, now_us));
-        }
-        let ttl = window_us.max(1) * MEMORY_WINDOWS;
-        let price = |s: Strategy| -> f64 {
-            if s == active {
-                return actual;
-            }
-            match slot(s).and_then(|k| self.memory[k]) {
-                Some((c, at)) if now_us.saturating_sub(at) < ttl => c,
-                _ => predicted_cost(set, s, median),
-            }
+        obs: &Observation<'_>,
+        load: f64,
+        cost: f64,
+        dispatch: &Dispatch,
+    ) -> Option<Move> {
+        let outlook = Outlook {
+            median_us: obs.median_us,
+            load,
         };
-        let mut best = active;
-        let mut best_price = actual;
-        for &s in CONCRETE {
-            let p = price(s);
-            if p < best_price {
-                best = s;
-                best_price = p;
+        let incumbent_price = predicted_cost(&obs.set, self.incumbent, &outlook);
+        let mut best: Option<(Strategy, f64)> = None;
+        for (k, &s) in CONCRETE.iter().enumerate() {
+            if s == self.incumbent || self.next_try[k] > self.windows {
+                continue;
+            }
+            let price = predicted_cost(&obs.set, s, &outlook);
+            // NaN prices (no selectable member) are never tried.
+            let affordable = price <= incumbent_price * PRUNE_RATIO;
+            if !affordable {
+                continue;
+            }
+            if best.map_or(true, |(_, p)| price < p) {
+                best = Some((s, price));
             }
         }
-        if best == active || best_price >= actual * (1.0 - cfg.adaptive_hysteresis) {
-            self.candidate = None;
-            self.confirmations = 0;
+        let (challenger, _) = best?;
+        if !dispatch.begin_trial(self.incumbent, challenger) {
             return None;
         }
-        if self.candidate == Some(best) {
-            self.confirmations += 1;
-        } else {
-            self.candidate = Some(best);
-            self.confirmations = 1;
+        self.phase = Phase::Trial {
+            challenger,
+            incumbent_cost: cost,
+        };
+        Some(Move::Trial(challenger))
+    }
+
+    /// A candidate lost: it waits twice as long as last time.
+    fn lose(&mut self, s: Strategy) {
+        if let Some(k) = slot(s) {
+            self.backoff[k] = (self.backoff[k] + 1).min(MAX_BACKOFF);
+            self.next_try[k] = self.windows + (1u64 << self.backoff[k]);
         }
-        if self.confirmations < CONFIRMATIONS {
-            return None;
+    }
+
+    /// A candidate won: its backoff starts again.
+    fn settle(&mut self, s: Strategy) {
+        if let Some(k) = slot(s) {
+            self.backoff[k] = 0;
         }
-        self.candidate = None;
-        self.confirmations = 0;
-        switch.switch(active, best).then_some((active, best))
     }
 }

@@ -10,7 +10,7 @@
 //! interleaved members and merging them at the end (four short dependency chains
 //! let the loads overlap).
 
-use super::{Choose, Chosen, PickCtx, SetView};
+use super::{Choose, Chosen, Outlook, PickCtx, SetView};
 use crate::instance::InstanceState;
 use crate::sync::Arc;
 
@@ -98,9 +98,15 @@ impl Choose for LeastConnections {
         ctx.acquire_member(best.member as usize)
     }
 
-    fn predicted_share(set: &SetView<'_>, idx: usize, median_us: f64) -> f64 {
+    /// Idle, least connections chooses among ties: shares follow the weights. As
+    /// queues form, equal picks in flight per weight make a member's share its
+    /// weight over its latency (Little's law). In between, a blend of the two.
+    fn predicted_share(set: &SetView<'_>, idx: usize, outlook: &Outlook) -> f64 {
         let m = &set.members[idx];
-        m.weight as f64 / crate::load::latency_estimate(&m.state, median_us)
+        let latency = crate::load::latency_estimate(&m.state, outlook.median_us);
+        let speed = outlook.median_us.max(1.0) / latency;
+        let q = outlook.queueing();
+        m.weight as f64 * ((1.0 - q) + q * speed)
     }
 }
 

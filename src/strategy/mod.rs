@@ -9,6 +9,7 @@
 
 pub(crate) mod adaptive;
 mod alias;
+pub(crate) mod dispatch;
 pub(crate) mod least_connections;
 pub(crate) mod round_robin;
 mod rr_cycle;
@@ -274,8 +275,28 @@ pub(crate) trait Choose {
     /// maintenance pass calls it, and the balancer before it publishes).
     fn refresh(_table: &Self::Table, _set: &SetView<'_>, _median_us: f64, _s: &mut Scratch) {}
 
-    /// The share of traffic member `idx` would get, as adaptive predicts it.
-    fn predicted_share(set: &SetView<'_>, idx: usize, median_us: f64) -> f64;
+    /// The share of traffic member `idx` would get (in any unit, the same for every
+    /// member), as adaptive's model predicts it.
+    fn predicted_share(set: &SetView<'_>, idx: usize, outlook: &Outlook) -> f64;
+}
+
+/// What adaptive's model knows of the set besides the members: their median
+/// latency average and how loaded they are.
+pub(crate) struct Outlook {
+    /// The set's median latency average (us), for members without samples yet.
+    pub median_us: f64,
+    /// Mean picks in flight per selectable member over the last window. Below
+    /// about 1 most picks find idle members, and load-aware strategies choose among
+    /// ties; well above it they follow the members' speeds.
+    pub load: f64,
+}
+
+impl Outlook {
+    /// How far load-aware strategies follow the members' speeds rather than
+    /// their weights alone: 0 when idle, towards 1 as queues form.
+    pub fn queueing(&self) -> f64 {
+        self.load / (1.0 + self.load)
+    }
 }
 
 macro_rules! registry {
@@ -327,9 +348,9 @@ macro_rules! registry {
         })+
 
         /// Adaptive's predicted share of member `idx` under concrete strategy `s`.
-        pub(crate) fn predicted_share(s: Strategy, set: &SetView<'_>, idx: usize, median_us: f64) -> f64 {
+        pub(crate) fn predicted_share(s: Strategy, set: &SetView<'_>, idx: usize, outlook: &Outlook) -> f64 {
             match s {
-                $(Strategy::$variant => <$ty>::predicted_share(set, idx, median_us),)+
+                $(Strategy::$variant => <$ty>::predicted_share(set, idx, outlook),)+
                 _ => set.members[idx].weight as f64,
             }
         }

@@ -6,7 +6,7 @@
 //! same line; each thread's consecutive picks walk the whole cycle.
 
 use super::rr_cycle::{build_rr_cycle, StrideCycle};
-use super::{Choose, Chosen, PickCtx, SetView};
+use super::{Choose, Chosen, Outlook, PickCtx, SetView};
 #[cfg(loom)]
 use crate::sync::fault;
 
@@ -96,7 +96,7 @@ impl Choose for RoundRobin {
         chosen
     }
 
-    fn predicted_share(set: &SetView<'_>, idx: usize, _median_us: f64) -> f64 {
+    fn predicted_share(set: &SetView<'_>, idx: usize, _outlook: &Outlook) -> f64 {
         set.members[idx].weight as f64
     }
 }

@@ -13,7 +13,7 @@
 //! (light load) the first draw stands, so the shares follow the weights exactly.
 
 use super::alias::AliasTable;
-use super::{Choose, Chosen, PickCtx, Scratch, SetView};
+use super::{Choose, Chosen, Outlook, PickCtx, Scratch, SetView};
 use crate::instance::InstanceState;
 use crate::load::{expected_cost, latency_estimate};
 use crate::member::Member;
@@ -91,8 +91,8 @@ impl Choose for WeightedResponseTime {
         scratch.floats = weights;
     }
 
-    fn predicted_share(set: &SetView<'_>, idx: usize, median_us: f64) -> f64 {
-        member_weight(set, idx, median_us)
+    fn predicted_share(set: &SetView<'_>, idx: usize, outlook: &Outlook) -> f64 {
+        member_weight(set, idx, outlook.median_us)
     }
 }
 

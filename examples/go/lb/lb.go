@@ -201,6 +201,7 @@ type Stats struct {
 	HealthyCount     uint32
 	ActiveStrategy   Strategy // for Adaptive: the one it runs now
 	StrategySwitches uint64
+	AdaptiveTrials   uint64
 }
 
 // Health is one instance's state.
@@ -456,6 +457,7 @@ func (b *Balancer) Stats() (Stats, error) {
 		HealthyCount:     uint32(s.healthy_count),
 		ActiveStrategy:   Strategy(s.active_strategy),
 		StrategySwitches: uint64(s.strategy_switches),
+		AdaptiveTrials:   uint64(s.adaptive_trials),
 	}, nil
 }
 
