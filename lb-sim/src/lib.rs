@@ -54,6 +54,10 @@ pub const SUITE: &[(&str, &str)] = &[
         "scenarios/08-cold-joiner.toml",
         include_str!("../../scenarios/08-cold-joiner.toml"),
     ),
+    (
+        "scenarios/09-regime-change.toml",
+        include_str!("../../scenarios/09-regime-change.toml"),
+    ),
 ];
 
 /// Parse the bundled suite.

@@ -25,7 +25,7 @@ fn every_scenario_file_is_bundled_and_parses() {
     on_disk.sort();
     let bundled: Vec<String> = SUITE.iter().map(|(p, _)| p.to_string()).collect();
     assert_eq!(on_disk, bundled);
-    assert_eq!(suite().unwrap().len(), 8);
+    assert_eq!(suite().unwrap().len(), 9);
 }
 
 /// Utilisation of backend `i` at `rate` requests per second.
@@ -179,6 +179,34 @@ fn slow_start_lowers_the_tail_when_a_cold_backend_joins() {
         assert!(
             with < without,
             "{s}: p99 {with} with slow start, {without} without"
+        );
+    }
+}
+
+/// Where the regime changes midway, each fixed strategy is right for one half
+/// only: adaptive follows, and its p99 is lower than every fixed strategy's.
+#[test]
+fn adaptive_beats_every_fixed_strategy_when_the_regime_changes() {
+    let sc = find("09-");
+    let ad = run_one(&sc, "adaptive");
+    let a = ad.adaptive.as_ref().expect("timeline");
+    let at_change = |s: &str| {
+        a.ran
+            .iter()
+            .any(|span| span.strategy == s && span.from_s >= 40.0 && span.from_s <= 50.0)
+    };
+    assert!(
+        at_change("weighted_response_time"),
+        "moves to weighted response time after the change: {}",
+        a.describe()
+    );
+    for s in concrete() {
+        let fixed = run_one(&sc, s).latency_ms.p99;
+        assert!(
+            ad.latency_ms.p99 < fixed,
+            "adaptive p99 {} vs {s} {fixed} ({})",
+            ad.latency_ms.p99,
+            a.describe()
         );
     }
 }

@@ -99,17 +99,25 @@ impl Balancer {
         self.maintain_locked(&mut p, now);
     }
 
-    /// The totals adaptive measures windows with: requests completed, failures and
-    /// the successes' latency, over the set `snap` and the retired instances.
-    pub(super) fn measure(&self, snap: &Snapshot) -> Measure {
+    /// What adaptive evaluates with: the set `snap`, and the totals it measures
+    /// windows with (requests completed, failures and the successes' latency, over
+    /// the set and the retired instances).
+    pub(super) fn observe<'a>(&self, snap: &'a Snapshot, now_us: u64) -> Observation<'a> {
         let mut totals = self.graveyard.totals();
         for m in snap.members.iter() {
             totals.add(&m.state.counts());
         }
-        Measure {
-            completed: totals.successes + totals.failures,
-            failures: totals.failures,
-            latency_us: self.locals.latency_sum_us(),
+        let median = self.maintenance.median_us.load(Ordering::Relaxed);
+        Observation {
+            set: snap.set_view(),
+            now_us,
+            measure: Measure {
+                completed: totals.successes + totals.failures,
+                failures: totals.failures,
+                latency_us: self.locals.latency_sum_us(),
+            },
+            median_us: median,
+            penalty_us: median * snap.cfg.failure_penalty_factor,
         }
     }
 
@@ -148,18 +156,11 @@ impl Balancer {
         let set = snap.set_view();
         snap.tables.refresh(&set, median, &mut p.scratch);
         if self.strategy() == Strategy::Adaptive {
-            let measure = self.measure(&snap);
+            let obs = self.observe(&snap, now);
             if !p.adaptive_running {
-                p.adaptive.restart(self.dispatch.running(), now, measure);
+                p.adaptive.restart(self.dispatch.running(), &obs);
                 p.adaptive_running = true;
             }
-            let obs = Observation {
-                set,
-                now_us: now,
-                measure,
-                median_us: median,
-                penalty_us: median * cfg.failure_penalty_factor,
-            };
             p.adaptive.evaluate(&obs, cfg, &self.dispatch);
         } else {
             p.adaptive_running = false;

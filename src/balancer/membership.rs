@@ -187,12 +187,8 @@ impl Balancer {
         if strategy == Strategy::Adaptive && self.strategy() != Strategy::Adaptive {
             // Adaptive continues with what was running, and starts a fresh window.
             let snap = self.published.load();
-            let measure = self.measure(&snap);
-            p.adaptive.restart(
-                self.dispatch.running(),
-                self.now_us.load(Ordering::Relaxed),
-                measure,
-            );
+            let obs = self.observe(&snap, self.now_us.load(Ordering::Relaxed));
+            p.adaptive.restart(self.dispatch.running(), &obs);
             p.adaptive_running = true;
         }
         self.dispatch.configure(strategy);

@@ -66,6 +66,9 @@ pub(crate) struct InstanceState {
     pub(crate) seen_failures: AtomicU64,
     pub(crate) recent_successes: AtomicF64,
     pub(crate) recent_failures: AtomicF64,
+    /// Adaptive: requests completed when its current window began (owned by the
+    /// maintenance pass).
+    pub(crate) window_start_completed: AtomicU64,
     /// Slow start: when this instance's weight began to ramp up (it joined a set in
     /// service, or came back into service), or `NO_RAMP`. Written under the writer
     /// lock.
@@ -136,6 +139,7 @@ impl InstanceState {
             seen_failures: AtomicU64::new(0),
             recent_successes: AtomicF64::new(0.0),
             recent_failures: AtomicF64::new(0.0),
+            window_start_completed: AtomicU64::new(0),
             ramp_from_us: AtomicU64::new(NO_RAMP),
         }
     }

@@ -19,9 +19,10 @@
 //!   the incumbent's. A candidate that loses waits twice as many windows as last
 //!   time before its next trial (up to `2^MAX_BACKOFF`).
 //! - **Switching.** A trial that costs less than the incumbent's last window by the
-//!   hysteresis (`adaptive_hysteresis`) makes the candidate the incumbent. Its
-//!   first whole window must confirm it (cost below the old incumbent's by half
-//!   the hysteresis); otherwise adaptive goes back and the candidate waits.
+//!   hysteresis (`adaptive_hysteresis`) makes the candidate the incumbent. After
+//!   one window for the queues the old strategy left to drain, its next window
+//!   must confirm it (cost below the old incumbent's by the hysteresis);
+//!   otherwise adaptive goes back and the candidate waits.
 //! - **A changed regime.** When the incumbent's window cost rises by twice the
 //!   hysteresis over its running average, two windows running, every candidate
 //!   may be tried again at once.
@@ -34,14 +35,15 @@ use super::dispatch::Dispatch;
 use super::{predicted_share, slot, Outlook, SetView, CONCRETE};
 use crate::config::Config;
 use crate::load::latency_estimate;
+use crate::sync::Ordering;
 use crate::types::Strategy;
 
 /// A trial lasts this fraction (1 / n) of a window.
 const TRIAL_SHARE: u64 = 2;
 /// Requests a trial runs before it can be cut short.
-const TRIAL_MIN_REQUESTS: u64 = 50;
+const TRIAL_MIN_REQUESTS: u64 = 100;
 /// A trial costing this many times the incumbent's window ends at once.
-const ABORT_RATIO: f64 = 1.5;
+const ABORT_RATIO: f64 = 1.2;
 /// A candidate the model prices above the incumbent by this factor is not tried.
 const PRUNE_RATIO: f64 = 1.1;
 /// A losing candidate waits 2^backoff windows, backoff at most this.
@@ -68,7 +70,7 @@ pub(crate) struct Measure {
 impl Measure {
     /// Mean cost of the requests completed since `start`, with `penalty_us` per
     /// failure; `None` when fewer than `min` completed.
-    fn cost_since(&self, start: &Measure, penalty_us: f64, min: u64) -> Option<f64> {
+    fn mean_since(&self, start: &Measure, penalty_us: f64, min: u64) -> Option<f64> {
         let done = self.completed.saturating_sub(start.completed);
         if done < min.max(1) {
             return None;
@@ -77,6 +79,65 @@ impl Measure {
         let latency = self.latency_us.saturating_sub(start.latency_us);
         Some((latency as f64 + failed as f64 * penalty_us) / done as f64)
     }
+}
+
+/// How much heavier than its mean the tail of a window's latencies is, from where
+/// the window's requests went: the requests each member completed in it, and the
+/// member's latency estimate, taken as exponential. The p99 of that mixture over
+/// its mean: ln 100 (4.6) when every member is alike, more when part of the
+/// traffic went to slow members. The mean alone cannot tell a strategy that sends
+/// 1% of requests to a member five times slower from one that does not; the p99
+/// can.
+fn tail_ratio(set: &SetView<'_>, median_us: f64) -> f64 {
+    let mut total = 0u64;
+    let mut max_latency = 0.0f64;
+    for m in set.members.iter() {
+        let done = window_completed(&m.state);
+        total += done;
+        if done > 0 {
+            max_latency = max_latency.max(latency_estimate(&m.state, median_us));
+        }
+    }
+    if total == 0 || max_latency <= 0.0 {
+        return TAIL_RATIO_ALIKE;
+    }
+    let (mut mean, mut lo, mut hi) = (0.0, 0.0, max_latency * TAIL_RATIO_ALIKE);
+    for m in set.members.iter() {
+        let w = window_completed(&m.state) as f64 / total as f64;
+        mean += w * latency_estimate(&m.state, median_us);
+    }
+    // P(latency > x) = sum of w_i exp(-x / L_i) falls from 1 to below 1% on
+    // [0, max L ln 100]: bisect for 1%.
+    for _ in 0..40 {
+        let x = (lo + hi) / 2.0;
+        let tail: f64 = set
+            .members
+            .iter()
+            .map(|m| {
+                let w = window_completed(&m.state) as f64 / total as f64;
+                w * libm::exp(-x / latency_estimate(&m.state, median_us))
+            })
+            .sum();
+        if tail > 0.01 {
+            lo = x;
+        } else {
+            hi = x;
+        }
+    }
+    if mean > 0.0 {
+        hi / mean
+    } else {
+        TAIL_RATIO_ALIKE
+    }
+}
+
+/// `tail_ratio` of alike members: the p99 of an exponential over its mean.
+const TAIL_RATIO_ALIKE: f64 = 4.605_170_185_988_092;
+
+/// Requests `state` completed since its window began.
+fn window_completed(state: &crate::instance::InstanceState) -> u64 {
+    let c = state.counts();
+    (c.successes + c.failures).saturating_sub(state.window_start_completed.load(Ordering::Relaxed))
 }
 
 /// What the maintenance pass gives each evaluation.
@@ -126,9 +187,10 @@ pub(crate) struct AdaptiveEval {
     /// rose clearly above it.
     reference: Option<f64>,
     risen: bool,
-    /// After a switch, until the new incumbent's first window: the strategy it
-    /// replaced and that one's cost.
-    confirm: Option<(Strategy, f64)>,
+    /// After a switch, until the new incumbent's second window: the strategy it
+    /// replaced, that one's cost, and whether the first window (queues left by
+    /// the old strategy still draining) has passed.
+    confirm: Option<(Strategy, f64, bool)>,
 }
 
 impl Default for AdaptiveEval {
@@ -167,17 +229,31 @@ pub(crate) fn predicted_cost(set: &SetView<'_>, s: Strategy, outlook: &Outlook) 
 
 impl AdaptiveEval {
     /// Starts afresh with `running` as the incumbent (adaptive just started).
-    pub(crate) fn restart(&mut self, running: Strategy, now_us: u64, measure: Measure) {
+    pub(crate) fn restart(&mut self, running: Strategy, obs: &Observation<'_>) {
         *self = AdaptiveEval {
             incumbent: running,
             ..AdaptiveEval::default()
         };
-        self.start_window(now_us, measure);
+        self.start_window(obs);
     }
 
-    fn start_window(&mut self, now_us: u64, measure: Measure) {
-        self.start = measure;
-        self.start_us = now_us;
+    fn start_window(&mut self, obs: &Observation<'_>) {
+        self.start = obs.measure;
+        self.start_us = obs.now_us;
+        for m in obs.set.members.iter() {
+            let c = m.state.counts();
+            m.state
+                .window_start_completed
+                .store(c.successes + c.failures, Ordering::Relaxed);
+        }
+    }
+
+    /// The window's cost so far: its measured mean cost, scaled by how much
+    /// heavier its tail is than alike members' (`tail_ratio`), so it tracks the
+    /// p99 rather than the mean. `None` when fewer than `min` requests completed.
+    fn cost(&self, obs: &Observation<'_>, min: u64) -> Option<f64> {
+        let mean = obs.measure.mean_since(&self.start, obs.penalty_us, min)?;
+        Some(mean * tail_ratio(&obs.set, obs.median_us) / TAIL_RATIO_ALIKE)
     }
 
     /// Called by every maintenance pass; returns what it did, if anything.
@@ -195,7 +271,7 @@ impl AdaptiveEval {
             Phase::Trial { challenger, .. } => challenger,
         };
         if running != expected {
-            self.restart(running, obs.now_us, obs.measure);
+            self.restart(running, obs);
             return None;
         }
         let done = obs.measure.completed.saturating_sub(self.start.completed);
@@ -208,9 +284,7 @@ impl AdaptiveEval {
                 challenger,
                 incumbent_cost,
             } => {
-                let cost = obs
-                    .measure
-                    .cost_since(&self.start, obs.penalty_us, TRIAL_MIN_REQUESTS);
+                let cost = self.cost(obs, TRIAL_MIN_REQUESTS);
                 let losing = cost.is_some_and(|c| c > incumbent_cost * ABORT_RATIO);
                 let over = (done >= (window / TRIAL_SHARE).max(TRIAL_MIN_REQUESTS)
                     && elapsed >= min_us / TRIAL_SHARE)
@@ -221,10 +295,10 @@ impl AdaptiveEval {
                 let won = !losing
                     && cost.is_some_and(|c| c < incumbent_cost * (1.0 - cfg.adaptive_hysteresis));
                 self.phase = Phase::Measuring;
-                self.start_window(obs.now_us, obs.measure);
+                self.start_window(obs);
                 if won {
                     let from = self.incumbent;
-                    self.confirm = Some((from, incumbent_cost));
+                    self.confirm = Some((from, incumbent_cost, false));
                     self.incumbent = challenger;
                     self.reference = cost;
                     self.settle(challenger);
@@ -239,14 +313,16 @@ impl AdaptiveEval {
                 if !((done >= window && elapsed >= min_us) || timed_out) {
                     return None;
                 }
-                let cost = obs
-                    .measure
-                    .cost_since(&self.start, obs.penalty_us, MIN_JUDGED);
+                let cost = self.cost(obs, MIN_JUDGED);
                 let load = self.load(obs, elapsed);
-                self.start_window(obs.now_us, obs.measure);
+                self.start_window(obs);
                 let cost = cost?;
                 self.windows += 1;
-                if let Some((previous, previous_cost)) = self.confirm.take() {
+                if let Some((previous, previous_cost, settled)) = self.confirm.take() {
+                    if !settled {
+                        self.confirm = Some((previous, previous_cost, true));
+                        return None;
+                    }
                     if cost > previous_cost * (1.0 - cfg.adaptive_hysteresis) {
                         // The switch did not hold up over a whole window.
                         let from = self.incumbent;
