@@ -106,3 +106,24 @@ pub const LB_OPTION_MAINTENANCE_INTERVAL_MS: lb_option = 18;
 /// once every 2 x this - 1 reports (every report at 1).
 /// Range: [1, 65536], whole numbers. Default: 16.
 pub const LB_OPTION_CLOCK_REFRESH_OPS: lb_option = 19;
+/// LB_STRATEGY_LEAST_REQUEST and LB_STRATEGY_PEAK_EWMA: members drawn per pick
+/// (the d of "power of d choices"), distinct members; the best of them takes the
+/// pick. Since 1.2.
+/// Range: [2, 8], whole numbers. Default: 2.
+pub const LB_OPTION_CHOICE_COUNT: lb_option = 20;
+/// LB_STRATEGY_LEAST_REQUEST with unequal weights: a draw's effective weight is
+/// weight / (in flight + 1)^bias (Envoy's least request formula), and the highest
+/// wins when the draws' in-flight counts differ. 0 = weights only; with equal
+/// weights the fewest in flight wins whatever the bias. Since 1.2.
+/// Range: [0, 10]. Default: 1.
+pub const LB_OPTION_ACTIVE_REQUEST_BIAS: lb_option = 21;
+/// LB_STRATEGY_PEAK_EWMA: time constant of the peak-sensitive latency estimate, in
+/// milliseconds. A sample above the estimate replaces it; one below it pulls it
+/// down by 1 - exp(-elapsed / tau). Since 1.2.
+/// Range: [1, 3600000]. Default: 10000.
+pub const LB_OPTION_PEAK_EWMA_TAU_MS: lb_option = 22;
+/// LB_STRATEGY_PEAK_EWMA: the latency an instance without samples yet is priced
+/// at, in milliseconds, so a new instance is neither flooded nor starved; its first
+/// sample replaces it. Since 1.2.
+/// Range: [0.001, 3600000]. Default: 30.
+pub const LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS: lb_option = 23;

@@ -9,14 +9,21 @@ pub(crate) struct LatencyDecay {
     pub tau_us: f64,
     /// Smallest interval decayed in one step: tau/1024 (a factor of 0.999).
     pub step_us: u64,
+    /// The Peak EWMA estimate's time constant, and its step (tau/1024).
+    pub peak_tau_us: f64,
+    pub peak_step_us: u64,
 }
 
 impl LatencyDecay {
-    pub(crate) fn new(tau_ms: f64) -> Self {
+    /// From the latency average's and the Peak EWMA estimate's time constants.
+    pub(crate) fn new(tau_ms: f64, peak_tau_ms: f64) -> Self {
         let tau_us = tau_ms * 1000.0;
+        let peak_tau_us = peak_tau_ms * 1000.0;
         LatencyDecay {
             tau_us,
             step_us: (tau_us / 1024.0) as u64,
+            peak_tau_us,
+            peak_step_us: (peak_tau_us / 1024.0) as u64,
         }
     }
 }
@@ -88,7 +95,7 @@ impl LatencyAverage {
 /// y in [0, ln 2), by its Taylor series to y^13/13! (a remainder below 2^-52).
 /// Inline arithmetic only, so the report path stays free of calls.
 #[inline(always)]
-fn exp_neg(x: f64) -> f64 {
+pub(super) fn exp_neg(x: f64) -> f64 {
     if x.is_nan() {
         return 1.0;
     }
@@ -145,7 +152,7 @@ mod tests {
 
     #[test]
     fn converges_for_burst_and_trickle() {
-        let tau = LatencyDecay::new(1_000.0);
+        let tau = LatencyDecay::new(1_000.0, 10_000.0);
         // A trickle far apart: each sample nearly replaces the old level.
         let a = LatencyAverage::new(0);
         for i in 1..=5u64 {

@@ -5,6 +5,7 @@
 mod flight;
 mod health_word;
 mod latency;
+mod peak;
 
 use crossbeam_utils::CachePadded;
 
@@ -19,6 +20,7 @@ pub(crate) use flight::{pick_limit, Full};
 pub(crate) use health_word::HealthWord;
 use latency::LatencyAverage;
 pub(crate) use latency::LatencyDecay;
+use peak::PeakEstimate;
 
 /// The ordering that outcome and expiry counts are added with. A report releases its
 /// in-flight slot and then counts its outcome; `counts` reads the outcomes first and
@@ -42,6 +44,9 @@ pub(crate) struct Hot {
     cancelled: AtomicU64,
     consecutive_failures: AtomicU64,
     latency: LatencyAverage,
+    /// Peak EWMA's estimate, kept whatever strategy runs (adaptive may switch to
+    /// it), from the same samples as `latency`.
+    peak: PeakEstimate,
     /// Unique per balancer and never reused: a removed id that comes back is a new
     /// incarnation, so stale picks cannot land on it. Immutable; kept here so select
     /// and report touch one cache line per instance.
@@ -119,6 +124,7 @@ impl InstanceState {
                 cancelled: AtomicU64::new(0),
                 consecutive_failures: AtomicU64::new(0),
                 latency: LatencyAverage::new(now_us),
+                peak: PeakEstimate::new(),
                 incarnation,
                 tag,
             }),
@@ -230,6 +236,7 @@ impl InstanceState {
                     self.hot.consecutive_failures.store(0, Ordering::Relaxed);
                 }
                 self.hot.latency.record(latency_us as f64, now_us, decay);
+                self.hot.peak.record(latency_us as f64, now_us, decay);
                 Settled::Success
             }
             Outcome::Failure => {
@@ -239,9 +246,10 @@ impl InstanceState {
                     .consecutive_failures
                     .fetch_add(1, Ordering::Relaxed)
                     + 1;
-                self.hot
-                    .latency
-                    .record((latency_us as f64).max(penalty_us()), now_us, decay);
+                // A failure is a latency penalty in both estimates.
+                let sample = (latency_us as f64).max(penalty_us());
+                self.hot.latency.record(sample, now_us, decay);
+                self.hot.peak.record(sample, now_us, decay);
                 Settled::Failure(streak)
             }
             Outcome::Cancelled => {
@@ -269,6 +277,7 @@ impl InstanceState {
             self.hot.consecutive_failures.store(0, Ordering::Relaxed);
         }
         self.hot.latency.record(latency_us as f64, now_us, decay);
+        self.hot.peak.record(latency_us as f64, now_us, decay);
         true
     }
 
@@ -301,6 +310,12 @@ impl InstanceState {
         self.hot.latency.get()
     }
 
+    /// The Peak EWMA estimate in microseconds; 0 before any sample.
+    #[inline(always)]
+    pub(crate) fn peak_ewma(&self) -> f64 {
+        self.hot.peak.get()
+    }
+
     /// The health score: passive evidence times the external check, in 0..=1.
     pub(crate) fn health_score(&self) -> f64 {
         let s = self.passive_score.load(Ordering::Relaxed)
@@ -316,6 +331,8 @@ mod tests {
     const NONE: LatencyDecay = LatencyDecay {
         tau_us: 1e9,
         step_us: u64::MAX,
+        peak_tau_us: 1e9,
+        peak_step_us: u64::MAX,
     };
 
     fn settle(s: &InstanceState, e: u32, outcome: Outcome) -> Option<Settled> {
