@@ -48,10 +48,27 @@ pub(crate) fn peak_estimate(state: &InstanceState, default_us: f64) -> f64 {
     }
 }
 
-/// Peak EWMA's cost of one more request on `m` (`cost` on `peak_estimate`).
+/// Whether `cost(la, fa, wa) < cost(lb, fb, wb)`, compared without division
+/// (weights are at least 1): la (fa + 1) wb < lb (fb + 1) wa. In-flight counts are
+/// below 2^21, so they convert exactly from 32 bits.
 #[inline(always)]
-pub(crate) fn peak_cost(m: &Member, in_flight: u64, default_us: f64) -> f64 {
-    cost(peak_estimate(&m.state, default_us), in_flight, m.weight)
+pub(crate) fn cheaper(la: f64, fa: u64, wa: u32, lb: f64, fb: u64, wb: u32) -> bool {
+    let side = |l: f64, f: u64, w: u32| l * (f as u32 as f64 + 1.0) * w as f64;
+    side(la, fa, wb) < side(lb, fb, wa)
+}
+
+/// Whether one more request costs less on `a` (with `fa` in flight) than on `b`
+/// (with `fb`), each priced on its Peak EWMA estimate (`peak_estimate`).
+#[inline(always)]
+pub(crate) fn peak_cheaper(a: &Member, fa: u64, b: &Member, fb: u64, default_us: f64) -> bool {
+    cheaper(
+        peak_estimate(&a.state, default_us),
+        fa,
+        a.weight,
+        peak_estimate(&b.state, default_us),
+        fb,
+        b.weight,
+    )
 }
 
 /// The median latency average over the members that have one (0 if none), using

@@ -1,6 +1,7 @@
 //! An instance's latency average: a time-decayed mean, updated with plain loads and
 //! stores on the report path.
 
+use super::peak::PeakEstimate;
 use crate::sync::{AtomicU64, Ordering};
 
 /// The latency average's time constant, in the forms the request path uses.
@@ -9,21 +10,18 @@ pub(crate) struct LatencyDecay {
     pub tau_us: f64,
     /// Smallest interval decayed in one step: tau/1024 (a factor of 0.999).
     pub step_us: u64,
-    /// The Peak EWMA estimate's time constant, and its step (tau/1024).
+    /// The Peak EWMA estimate's time constant.
     pub peak_tau_us: f64,
-    pub peak_step_us: u64,
 }
 
 impl LatencyDecay {
     /// From the latency average's and the Peak EWMA estimate's time constants.
     pub(crate) fn new(tau_ms: f64, peak_tau_ms: f64) -> Self {
         let tau_us = tau_ms * 1000.0;
-        let peak_tau_us = peak_tau_ms * 1000.0;
         LatencyDecay {
             tau_us,
             step_us: (tau_us / 1024.0) as u64,
-            peak_tau_us,
-            peak_step_us: (peak_tau_us / 1024.0) as u64,
+            peak_tau_us: peak_tau_ms * 1000.0,
         }
     }
 }
@@ -38,6 +36,8 @@ pub(crate) struct LatencyAverage {
     weight: AtomicU64,
     /// Coarse time of the last decay step.
     stamp: AtomicU64,
+    /// Peak EWMA's estimate, from the same samples and stepping with the average.
+    peak: PeakEstimate,
 }
 
 impl LatencyAverage {
@@ -46,15 +46,18 @@ impl LatencyAverage {
             mean: AtomicU64::new(0),
             weight: AtomicU64::new(0),
             stamp: AtomicU64::new(now_us),
+            peak: PeakEstimate::new(),
         }
     }
 
-    /// Folds in one sample. The decay for an interval is applied once, by whoever
-    /// moves the stamp; the mean itself is a plain load and store, since losing one
-    /// sample of an average under a race costs nothing and an extra
-    /// read-modify-write per report would (the mean and the weight are stored
-    /// one after the other: a racing report may pair one's mean with the other's
-    /// weight, which moves the average by no more than a sample). Nothing here can
+    /// Folds in one sample, into the average and into the Peak EWMA estimate.
+    /// The decay for an interval is applied once, by whoever moves the stamp; the
+    /// mean itself is a plain load and store, since losing one sample of an average
+    /// under a race costs nothing and an extra read-modify-write per report would
+    /// (the mean and the weight are stored one after the other: a racing report may
+    /// pair one's mean with the other's weight, which moves the average by no more
+    /// than a sample). The estimate steps with the average (`PeakEstimate::step`);
+    /// between steps it only takes peaks (`PeakEstimate::raise`). Nothing here can
     /// panic or call out, so the request path's unguarded common case can record.
     #[inline(always)]
     pub(crate) fn record(&self, sample_us: f64, now_us: u64, decay: &LatencyDecay) {
@@ -71,7 +74,12 @@ impl LatencyAverage {
                 .compare_exchange(stamp, now_us, Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
         {
-            weight *= exp_neg(now_us.wrapping_sub(stamp) as f64 / decay.tau_us);
+            // now > stamp: the interval is below 2^63, so it converts as signed.
+            let elapsed = now_us.wrapping_sub(stamp) as i64 as f64;
+            weight *= exp_neg(elapsed / decay.tau_us);
+            self.peak.step(sample_us, elapsed / decay.peak_tau_us);
+        } else {
+            self.peak.raise(sample_us);
         }
         let mean = f64::from_bits(self.mean.load(Ordering::Relaxed));
         let new_weight = weight + 1.0;
@@ -79,6 +87,17 @@ impl LatencyAverage {
         self.mean.store(new_mean.to_bits(), Ordering::Relaxed);
         self.weight
             .store(new_weight.min(65_536.0).to_bits(), Ordering::Relaxed);
+    }
+
+    /// The Peak EWMA estimate (us); 0 before any sample.
+    #[inline(always)]
+    pub(crate) fn peak(&self) -> f64 {
+        self.peak.get()
+    }
+
+    /// Fades the Peak EWMA estimate by `w` (see `PeakEstimate::fade`).
+    pub(crate) fn fade_peak(&self, w: f64) {
+        self.peak.fade(w);
     }
 
     /// The average in microseconds; 0 before any sample.
@@ -130,6 +149,20 @@ pub(super) fn exp_neg(x: f64) -> f64 {
     p * f64::from_bits((1023 - k) << 52)
 }
 
+/// 1 - e^-x for x >= 0, for the Peak EWMA estimate's step: for x below 1/16
+/// (steps short against the time constant, the common case) by its series to
+/// x^5/5! (a relative error below 1e-8, and no cancellation), else from `exp_neg`.
+/// Inline arithmetic only.
+#[inline(always)]
+pub(super) fn one_minus_exp_neg(x: f64) -> f64 {
+    if x < 0.0625 {
+        // x (1 - x/2 (1 - x/3 (1 - x/4 (1 - x/5)))).
+        x * (1.0 - x / 2.0 * (1.0 - x / 3.0 * (1.0 - x / 4.0 * (1.0 - x / 5.0))))
+    } else {
+        1.0 - exp_neg(x)
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -148,6 +181,16 @@ mod tests {
         assert_eq!(exp_neg(0.0), 1.0);
         assert_eq!(exp_neg(1e6), 0.0);
         assert_eq!(exp_neg(f64::INFINITY), 0.0);
+        let mut x = 1e-9;
+        while x < 50.0 {
+            let want = -libm::expm1(-x);
+            let got = one_minus_exp_neg(x);
+            assert!(
+                ((got - want) / want).abs() < 1e-8,
+                "1 - e^-{x}: {got} vs {want}"
+            );
+            x *= 1.01;
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! One backend's live state: atomics only, the request-path words on their own cache
-//! line. The in-flight word, the health word and the latency average each live in
-//! their own file.
+//! line. The in-flight word, the health word, the latency average and Peak EWMA's
+//! estimate (kept whatever strategy runs, since adaptive may switch to it; it
+//! steps with the latency average) each live in their own file.
 
 mod flight;
 mod health_word;
@@ -20,7 +21,6 @@ pub(crate) use flight::{pick_limit, Full};
 pub(crate) use health_word::HealthWord;
 use latency::LatencyAverage;
 pub(crate) use latency::LatencyDecay;
-use peak::PeakEstimate;
 
 /// The ordering that outcome and expiry counts are added with. A report releases its
 /// in-flight slot and then counts its outcome; `counts` reads the outcomes first and
@@ -44,9 +44,6 @@ pub(crate) struct Hot {
     cancelled: AtomicU64,
     consecutive_failures: AtomicU64,
     latency: LatencyAverage,
-    /// Peak EWMA's estimate, kept whatever strategy runs (adaptive may switch to
-    /// it), from the same samples as `latency`.
-    peak: PeakEstimate,
     /// Unique per balancer and never reused: a removed id that comes back is a new
     /// incarnation, so stale picks cannot land on it. Immutable; kept here so select
     /// and report touch one cache line per instance.
@@ -124,7 +121,6 @@ impl InstanceState {
                 cancelled: AtomicU64::new(0),
                 consecutive_failures: AtomicU64::new(0),
                 latency: LatencyAverage::new(now_us),
-                peak: PeakEstimate::new(),
                 incarnation,
                 tag,
             }),
@@ -236,7 +232,6 @@ impl InstanceState {
                     self.hot.consecutive_failures.store(0, Ordering::Relaxed);
                 }
                 self.hot.latency.record(latency_us as f64, now_us, decay);
-                self.hot.peak.record(latency_us as f64, now_us, decay);
                 Settled::Success
             }
             Outcome::Failure => {
@@ -249,7 +244,6 @@ impl InstanceState {
                 // A failure is a latency penalty in both estimates.
                 let sample = (latency_us as f64).max(penalty_us());
                 self.hot.latency.record(sample, now_us, decay);
-                self.hot.peak.record(sample, now_us, decay);
                 Settled::Failure(streak)
             }
             Outcome::Cancelled => {
@@ -277,7 +271,6 @@ impl InstanceState {
             self.hot.consecutive_failures.store(0, Ordering::Relaxed);
         }
         self.hot.latency.record(latency_us as f64, now_us, decay);
-        self.hot.peak.record(latency_us as f64, now_us, decay);
         true
     }
 
@@ -313,7 +306,13 @@ impl InstanceState {
     /// The Peak EWMA estimate in microseconds; 0 before any sample.
     #[inline(always)]
     pub(crate) fn peak_ewma(&self) -> f64 {
-        self.hot.peak.get()
+        self.hot.latency.peak()
+    }
+
+    /// Decays the Peak EWMA estimate towards 0 by the factor `w` (the maintenance
+    /// pass, between samples; see `PeakEstimate::fade`).
+    pub(crate) fn fade_peak_ewma(&self, w: f64) {
+        self.hot.latency.fade_peak(w);
     }
 
     /// The health score: passive evidence times the external check, in 0..=1.
@@ -332,7 +331,6 @@ mod tests {
         tau_us: 1e9,
         step_us: u64::MAX,
         peak_tau_us: 1e9,
-        peak_step_us: u64::MAX,
     };
 
     fn settle(s: &InstanceState, e: u32, outcome: Outcome) -> Option<Settled> {

@@ -30,6 +30,8 @@ pub(crate) struct Draws {
     alias: Option<AliasTable>,
     /// Members per pick (`choice_count`, 2..=8).
     count: usize,
+    /// Every selectable member has the same weight.
+    equal: bool,
 }
 
 /// Uniform in 0..n (n > 0) from the top half of `r`, as `Picker::below`.
@@ -44,7 +46,9 @@ impl Draws {
     pub(crate) fn build(set: &SetView<'_>, weighted: bool) -> Draws {
         let idx: Box<[u32]> = set.selectable.into();
         let weight = |&i: &u32| set.members[i as usize].weight;
-        let equal = idx.iter().all(|i| weight(i) == idx.first().map_or(0, weight));
+        let equal = idx
+            .iter()
+            .all(|i| weight(i) == idx.first().map_or(0, weight));
         let alias = (weighted && !equal).then(|| {
             let table = AliasTable::new(idx.len());
             let weights: Vec<f64> = idx.iter().map(|i| weight(i) as f64).collect();
@@ -55,12 +59,13 @@ impl Draws {
             idx,
             alias,
             count: (set.cfg.choice_count as usize).clamp(2, MAX_CHOICES),
+            equal,
         }
     }
 
-    /// Whether the draws follow unequal weights.
-    pub(crate) fn weighted(&self) -> bool {
-        self.alias.is_some()
+    /// Whether every selectable member has the same weight.
+    pub(crate) fn equal_weights(&self) -> bool {
+        self.equal
     }
 
     /// Members per pick.
@@ -87,19 +92,19 @@ impl Draws {
         if n < 2 {
             return None;
         }
-        // Both random words first, so the tables are read after the generator's
-        // state is written.
-        let (r1, r2) = (ctx.picker.next_u64(), ctx.picker.next_u64());
+        let r = ctx.picker.next_u64();
         let (a, b) = match &self.alias {
-            // The second uniform over the n - 1 others: distinct, and uniform.
+            // One random word: the first uniform from its high half, the second
+            // from its low half uniform over the n - 1 others (distinct, and
+            // uniform).
             None => {
-                let a = below(r1, n);
-                let b = below(r2, n - 1);
+                let a = below(r, n);
+                let b = below(r << 32, n - 1);
                 (a, b + (b >= a) as usize)
             }
             Some(t) => {
-                let a = t.pick(r1);
-                let mut b = t.pick(r2);
+                let a = t.pick(r);
+                let mut b = t.pick(ctx.picker.next_u64());
                 if a == b {
                     b = t.pick(ctx.picker.next_u64());
                     if a == b {
@@ -109,7 +114,12 @@ impl Draws {
                 (a, b)
             }
         };
-        Some((*self.idx.get(a)? as usize, *self.idx.get(b)? as usize))
+        debug_assert!(a < n && b < n);
+        // SAFETY: a and b are below n, the length of `idx`: a uniform draw is
+        // floor(r32 * m / 2^32) < m for m = n or n - 1 (plus at most 1 for b, so
+        // b < n), and an alias table over `idx` returns a position below its length.
+        let (a, b) = unsafe { (*self.idx.get_unchecked(a), *self.idx.get_unchecked(b)) };
+        Some((a as usize, b as usize))
     }
 
     /// `count` distinct draws (every member when the set has no more), members'

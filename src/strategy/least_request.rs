@@ -35,6 +35,8 @@ enum Rule {
 pub(crate) struct Table {
     draws: Draws,
     rule: Rule,
+    /// Two choices and a rule without `pow`: the first attempt applies.
+    first: bool,
 }
 
 impl Choose for LeastRequest {
@@ -43,7 +45,7 @@ impl Choose for LeastRequest {
     fn build(set: &SetView<'_>) -> Table {
         let draws = Draws::build(set, true);
         let bias = set.cfg.active_request_bias;
-        let rule = if !draws.weighted() {
+        let rule = if draws.equal_weights() {
             Rule::Fewest
         } else if bias == 0.0 {
             Rule::WeightsOnly
@@ -52,22 +54,25 @@ impl Choose for LeastRequest {
         } else {
             Rule::Biased(bias)
         };
-        Table { draws, rule }
+        let first = draws.count() == 2 && !matches!(rule, Rule::Biased(_));
+        Table { draws, rule, first }
     }
 
     fn choose(table: &Table, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
         let rule = table.rule;
-        table.draws.choose(ctx, |c, wc, b, wb| beats(rule, c, wc, b, wb))
+        table
+            .draws
+            .choose(ctx, |c, wc, b, wb| beats(rule, c, wc, b, wb))
     }
 
     /// Two draws, the better one taking the pick in its common case (with two
     /// choices and a bias of 0 or 1).
     #[inline(always)]
     fn first<'a>(table: &Table, ctx: &mut PickCtx<'a>) -> Option<Chosen<'a>> {
-        let rule = table.rule;
-        if table.draws.count() != 2 || matches!(rule, Rule::Biased(_)) {
+        if !table.first {
             return None;
         }
+        let rule = table.rule;
         let (a, b) = table.draws.two(ctx)?;
         let (ma, mb) = (ctx.members.get(a)?, ctx.members.get(b)?);
         let (wa, wb) = (ma.state.flight_word(), mb.state.flight_word());
@@ -161,10 +166,16 @@ mod tests {
         let one = heavy.state.flight_word();
         assert_eq!(InstanceState::in_flight_of(one), 1);
         assert!(beats(Rule::Biased(2.0), light, zero, heavy, one));
-        assert!(!beats(Rule::Linear, light, zero, heavy, one), "3/2 beats 1/1");
+        assert!(
+            !beats(Rule::Linear, light, zero, heavy, one),
+            "3/2 beats 1/1"
+        );
         assert!(beats(Rule::Linear, heavy, one, light, zero));
         assert!(!beats(Rule::WeightsOnly, light, zero, heavy, one));
         assert!(beats(Rule::Fewest, light, zero, heavy, one));
-        assert!(!beats(Rule::Fewest, light, zero, heavy, zero), "a tie keeps the first");
+        assert!(
+            !beats(Rule::Fewest, light, zero, heavy, zero),
+            "a tie keeps the first"
+        );
     }
 }

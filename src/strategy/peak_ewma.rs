@@ -1,6 +1,6 @@
 //! Peak EWMA (Finagle's and tower's `PeakEwma`, Linkerd's balancer): power of d
 //! choices on cost = peak-sensitive latency estimate x (in flight + 1) / weight
-//! (`load::peak_cost`). The estimate (src/instance/peak.rs) takes a latency spike
+//! (`load::peak_cheaper`). The estimate (src/instance/peak.rs) takes a latency spike
 //! at once and forgets it over `peak_ewma_tau_ms`; failures enter it as a latency
 //! penalty, so a fast-failing member does not look fast. A member without samples
 //! is priced at `peak_ewma_default_latency_ms` until its first report.
@@ -12,7 +12,7 @@
 use super::choices::Draws;
 use super::{Choose, Chosen, PickCtx, SetView};
 use crate::instance::InstanceState;
-use crate::load::{peak_cost, peak_estimate};
+use crate::load::{cheaper, peak_cheaper, peak_estimate};
 use crate::member::Member;
 
 pub(crate) struct PeakEwma;
@@ -21,6 +21,10 @@ pub(crate) struct Table {
     draws: Draws,
     /// The latency of a member without samples (us).
     default_us: f64,
+    /// Two choices: the first attempt applies.
+    first: bool,
+    /// Equal weights: costs compare without them.
+    equal: bool,
 }
 
 /// The configured default latency in microseconds.
@@ -32,31 +36,37 @@ impl Choose for PeakEwma {
     type Table = Table;
 
     fn build(set: &SetView<'_>) -> Table {
+        let draws = Draws::build(set, false);
         Table {
-            draws: Draws::build(set, false),
+            first: draws.count() == 2,
+            equal: draws.equal_weights(),
+            draws,
             default_us: default_us(set),
         }
     }
 
     fn choose(table: &Table, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
         let d = table.default_us;
-        table.draws.choose(ctx, |c, wc, b, wb| beats(d, c, wc, b, wb))
+        table
+            .draws
+            .choose(ctx, |c, wc, b, wb| beats(d, c, wc, b, wb))
     }
 
     /// Two draws, the cheaper one taking the pick in its common case (two choices).
     #[inline(always)]
     fn first<'a>(table: &Table, ctx: &mut PickCtx<'a>) -> Option<Chosen<'a>> {
-        if table.draws.count() != 2 {
+        if !table.first {
             return None;
         }
         let (a, b) = table.draws.two(ctx)?;
         let (ma, mb) = (ctx.members.get(a)?, ctx.members.get(b)?);
         let (wa, wb) = (ma.state.flight_word(), mb.state.flight_word());
-        let (idx, member, w) = if beats(table.default_us, mb, wb, ma, wa) {
-            (b, mb, wb)
+        let better = if table.equal {
+            beats_equal(table.default_us, mb, wb, ma, wa)
         } else {
-            (a, ma, wa)
+            beats(table.default_us, mb, wb, ma, wa)
         };
+        let (idx, member, w) = if better { (b, mb, wb) } else { (a, ma, wa) };
         let epoch = member
             .state
             .try_acquire_fast_from(w, ctx.epoch(), member.limit as u64)?;
@@ -77,5 +87,17 @@ impl Choose for PeakEwma {
 fn beats(default_us: f64, c: &Member, wc: u64, b: &Member, wb: u64) -> bool {
     let fc = InstanceState::in_flight_of(wc);
     let fb = InstanceState::in_flight_of(wb);
-    peak_cost(c, fc, default_us) < peak_cost(b, fb, default_us)
+    peak_cheaper(c, fc, b, fb, default_us)
+}
+
+/// `beats` for members of equal weight.
+#[inline(always)]
+fn beats_equal(default_us: f64, c: &Member, wc: u64, b: &Member, wb: u64) -> bool {
+    let fc = InstanceState::in_flight_of(wc);
+    let fb = InstanceState::in_flight_of(wb);
+    let (lc, lb) = (
+        peak_estimate(&c.state, default_us),
+        peak_estimate(&b.state, default_us),
+    );
+    cheaper(lc, fc, 1, lb, fb, 1)
 }
