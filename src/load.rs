@@ -36,15 +36,16 @@ pub(crate) fn expected_cost(m: &Member, in_flight: u64, median_us: f64) -> f64 {
 }
 
 /// A member's Peak EWMA estimate in microseconds, or for a member without samples
-/// yet `default_us` (Peak EWMA's default latency): not 0, which would flood a new
-/// member, nor so high that it starves.
+/// yet `default_us` (Peak EWMA's default latency), faded like an estimate while
+/// the member goes unpicked: not 0, which would flood a new member, nor a price
+/// that starves it for ever.
 #[inline(always)]
 pub(crate) fn peak_estimate(state: &InstanceState, default_us: f64) -> f64 {
     let l = state.peak_ewma();
     if l > 0.0 {
         l
     } else {
-        default_us
+        -l * default_us
     }
 }
 

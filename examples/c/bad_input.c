@@ -52,6 +52,11 @@ static const option_spec OPTIONS[] = {
     {LB_OPTION_ADAPTIVE_HYSTERESIS, "ADAPTIVE_HYSTERESIS", 0, 1, 0, 1, 0, 0.1},
     {LB_OPTION_MAINTENANCE_INTERVAL_MS, "MAINTENANCE_INTERVAL_MS", 1, 60000, 0, 0, 1, 100},
     {LB_OPTION_CLOCK_REFRESH_OPS, "CLOCK_REFRESH_OPS", 1, 65536, 0, 0, 1, 16},
+    {LB_OPTION_CHOICE_COUNT, "CHOICE_COUNT", 2, 8, 0, 0, 1, 2},
+    {LB_OPTION_ACTIVE_REQUEST_BIAS, "ACTIVE_REQUEST_BIAS", 0, 10, 0, 0, 0, 1},
+    {LB_OPTION_PEAK_EWMA_TAU_MS, "PEAK_EWMA_TAU_MS", 1, 3600000, 0, 0, 0, 10000},
+    {LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS, "PEAK_EWMA_DEFAULT_LATENCY_MS", 0.001, 3600000, 0, 0,
+     0, 30},
 };
 #define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
 
@@ -301,13 +306,13 @@ static void bad_options(void) {
 
 static void bad_enums(void) {
     lb_balancer *out = (lb_balancer *)&out; /* not NULL: must be reset */
-    CHECK_STATUS(lb_balancer_new(4, &out), LB_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(lb_balancer_new(6, &out), LB_STATUS_INVALID_ARGUMENT);
     CHECK(out == NULL);
     CHECK_STATUS(lb_balancer_new(UINT32_MAX, &out), LB_STATUS_INVALID_ARGUMENT);
     CHECK(out == NULL);
 
     lb_balancer *lb = busy_balancer();
-    CHECK_REFUSED(lb, lb_set_strategy(lb, 4), LB_STATUS_INVALID_ARGUMENT);
+    CHECK_REFUSED(lb, lb_set_strategy(lb, 6), LB_STATUS_INVALID_ARGUMENT);
     CHECK_REFUSED(lb, lb_set_strategy(lb, UINT32_MAX), LB_STATUS_INVALID_ARGUMENT);
 
     lb_pick pick;

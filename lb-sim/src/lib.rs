@@ -50,6 +50,10 @@ pub const SUITE: &[(&str, &str)] = &[
         "scenarios/07-tower-demo.toml",
         include_str!("../../scenarios/07-tower-demo.toml"),
     ),
+    (
+        "scenarios/08-fleet-of-200.toml",
+        include_str!("../../scenarios/08-fleet-of-200.toml"),
+    ),
 ];
 
 /// Parse the bundled suite.

@@ -25,7 +25,7 @@ fn every_scenario_file_is_bundled_and_parses() {
     on_disk.sort();
     let bundled: Vec<String> = SUITE.iter().map(|(p, _)| p.to_string()).collect();
     assert_eq!(on_disk, bundled);
-    assert_eq!(suite().unwrap().len(), 7);
+    assert_eq!(suite().unwrap().len(), 8);
 }
 
 /// Utilisation of backend `i` at `rate` requests per second.

@@ -89,7 +89,7 @@ impl LatencyAverage {
             .store(new_weight.min(65_536.0).to_bits(), Ordering::Relaxed);
     }
 
-    /// The Peak EWMA estimate (us); 0 before any sample.
+    /// The Peak EWMA estimate (us; see `PeakEstimate::get`).
     #[inline(always)]
     pub(crate) fn peak(&self) -> f64 {
         self.peak.get()

@@ -303,7 +303,8 @@ impl InstanceState {
         self.hot.latency.get()
     }
 
-    /// The Peak EWMA estimate in microseconds; 0 before any sample.
+    /// The Peak EWMA estimate in microseconds; before any sample, minus the
+    /// fraction of the default latency it is priced at.
     #[inline(always)]
     pub(crate) fn peak_ewma(&self) -> f64 {
         self.hot.latency.peak()

@@ -10,18 +10,26 @@
 use super::latency::one_minus_exp_neg;
 use crate::sync::{AtomicU64, Ordering};
 
-/// The least an estimate with samples decays to (us): 0 means "no sample yet".
+/// The least an estimate with samples decays to (us).
 const FLOOR_US: f64 = 1.0;
 
+/// The least a member without samples fades to, as a fraction of the default.
+const FLOOR_DEFAULT: f64 = 1e-3;
+
+/// Before the first sample the estimate holds minus a fraction of the default
+/// latency (starting at -1: the default itself), which fades like an estimate, so a
+/// member never picked because the default is above its peers' latency is not
+/// starved for ever (tower starts an estimate at the default and decays it so).
 pub(crate) struct PeakEstimate {
-    /// The estimate (us), f64 bits; 0 before any sample.
+    /// The estimate (us) when positive; minus a fraction of the default latency
+    /// before any sample. f64 bits.
     estimate: AtomicU64,
 }
 
 impl PeakEstimate {
     pub(crate) fn new() -> Self {
         PeakEstimate {
-            estimate: AtomicU64::new(0),
+            estimate: AtomicU64::new((-1.0f64).to_bits()),
         }
     }
 
@@ -53,17 +61,21 @@ impl PeakEstimate {
         self.estimate.store(next.to_bits(), Ordering::Relaxed);
     }
 
-    /// Decays an estimate that has samples towards 0 by the factor `w`
-    /// (exp(-elapsed / tau)), never below 1 us.
+    /// Decays the estimate towards 0 by the factor `w` (exp(-elapsed / tau)),
+    /// never below 1 us, and the fraction of the default of a member without
+    /// samples never below `FLOOR_DEFAULT`.
     pub(crate) fn fade(&self, w: f64) {
         let estimate = self.get();
-        if estimate > 0.0 {
-            let faded = (estimate * w).max(FLOOR_US);
-            self.estimate.store(faded.to_bits(), Ordering::Relaxed);
-        }
+        let faded = if estimate > 0.0 {
+            (estimate * w).max(FLOOR_US)
+        } else {
+            (estimate * w).min(-FLOOR_DEFAULT)
+        };
+        self.estimate.store(faded.to_bits(), Ordering::Relaxed);
     }
 
-    /// The estimate in microseconds; 0 before any sample.
+    /// The estimate in microseconds; before any sample, minus the fraction of the
+    /// default latency it is priced at (`load::peak_estimate`).
     #[inline(always)]
     pub(crate) fn get(&self) -> f64 {
         f64::from_bits(self.estimate.load(Ordering::Relaxed))
@@ -77,7 +89,7 @@ mod tests {
     #[test]
     fn a_spike_is_taken_at_once_and_forgotten_over_tau() {
         let p = PeakEstimate::new();
-        assert_eq!(p.get(), 0.0, "no sample yet");
+        assert_eq!(p.get(), -1.0, "no sample yet: the default");
         p.raise(1_000.0);
         assert_eq!(p.get(), 1_000.0, "the first sample replaces nothing");
         p.raise(50_000.0);
@@ -115,7 +127,11 @@ mod tests {
     fn fading_goes_towards_zero_but_keeps_the_sample_mark() {
         let p = PeakEstimate::new();
         p.fade(0.5);
-        assert_eq!(p.get(), 0.0, "no sample: nothing to fade");
+        assert_eq!(p.get(), -0.5, "no sample: the default fades");
+        for _ in 0..100 {
+            p.fade(0.5);
+        }
+        assert_eq!(p.get(), -FLOOR_DEFAULT, "and keeps its mark");
         p.raise(8_000.0);
         p.fade(0.5);
         assert_eq!(p.get(), 4_000.0);

@@ -84,8 +84,7 @@ impl Draws {
     }
 
     /// Two distinct draws (members' indices), for a first attempt; `None` when
-    /// fewer than two members are selectable or a weighted redraw repeated again
-    /// (the full choice redraws). No panic site.
+    /// fewer than two members are selectable. No panic site.
     #[inline(always)]
     pub(crate) fn two(&self, ctx: &mut PickCtx<'_>) -> Option<(usize, usize)> {
         let n = self.idx.len();
@@ -102,13 +101,19 @@ impl Draws {
                 let b = below(r << 32, n - 1);
                 (a, b + (b >= a) as usize)
             }
+            // The first by weight; the second by weight too, redrawn once if it
+            // repeats the first, then uniform over the others. (Leaving a repeat
+            // to the full choice would draw the first again, and the first draws
+            // that stand would lean towards the light members.)
             Some(t) => {
                 let a = t.pick(r);
                 let mut b = t.pick(ctx.picker.next_u64());
                 if a == b {
-                    b = t.pick(ctx.picker.next_u64());
+                    let r2 = ctx.picker.next_u64();
+                    b = t.pick(r2);
                     if a == b {
-                        return None;
+                        b = below(r2, n - 1);
+                        b += (b >= a) as usize;
                     }
                 }
                 (a, b)
@@ -125,8 +130,8 @@ impl Draws {
     /// `count` distinct draws (every member when the set has no more), members'
     /// indices, into `out`; returns how many. The first is a draw on its own
     /// (uniform or by weight), so with ties to the first the shares follow the
-    /// draws; the others are a uniform set of the rest, or weighted draws that may
-    /// come out fewer when redraws keep repeating.
+    /// draws; the others are a uniform set of the rest, or weighted draws (a
+    /// repeat redrawn, then the next member not drawn yet).
     fn fill(&self, ctx: &mut PickCtx<'_>, out: &mut [usize; MAX_CHOICES]) -> usize {
         let n = self.idx.len();
         if n == 0 {
@@ -153,11 +158,18 @@ impl Draws {
                 k += 1;
             }
         } else {
+            // By weight, a repeat redrawn a few times, then the next position not
+            // yet drawn (n > count, so there is one).
             while k < self.count {
-                let drawn = (0..REDRAWS)
+                let p = (0..REDRAWS)
                     .map(|_| self.one(ctx.picker.next_u64()))
-                    .find(|p| !out[..k].contains(p));
-                let Some(p) = drawn else { break };
+                    .find(|p| !out[..k].contains(p))
+                    .or_else(|| {
+                        (1..n)
+                            .map(|j| (out[0] + j) % n)
+                            .find(|p| !out[..k].contains(p))
+                    });
+                let Some(p) = p else { break };
                 out[k] = p;
                 k += 1;
             }

@@ -39,6 +39,8 @@ const (
 	LeastConnections     Strategy = C.LB_STRATEGY_LEAST_CONNECTIONS
 	WeightedResponseTime Strategy = C.LB_STRATEGY_WEIGHTED_RESPONSE_TIME
 	Adaptive             Strategy = C.LB_STRATEGY_ADAPTIVE
+	LeastRequest         Strategy = C.LB_STRATEGY_LEAST_REQUEST // since 1.2
+	PeakEwma             Strategy = C.LB_STRATEGY_PEAK_EWMA     // since 1.2
 )
 
 func (s Strategy) String() string {
@@ -51,6 +53,10 @@ func (s Strategy) String() string {
 		return "weighted_response_time"
 	case Adaptive:
 		return "adaptive"
+	case LeastRequest:
+		return "least_request"
+	case PeakEwma:
+		return "peak_ewma"
 	}
 	return fmt.Sprintf("Strategy(%d)", uint32(s))
 }
@@ -93,6 +99,11 @@ const (
 	OptionAdaptiveHysteresis     Option = C.LB_OPTION_ADAPTIVE_HYSTERESIS
 	OptionMaintenanceIntervalMS  Option = C.LB_OPTION_MAINTENANCE_INTERVAL_MS
 	OptionClockRefreshOps        Option = C.LB_OPTION_CLOCK_REFRESH_OPS
+	// Since 1.2.
+	OptionChoiceCount              Option = C.LB_OPTION_CHOICE_COUNT
+	OptionActiveRequestBias        Option = C.LB_OPTION_ACTIVE_REQUEST_BIAS
+	OptionPeakEwmaTauMS            Option = C.LB_OPTION_PEAK_EWMA_TAU_MS
+	OptionPeakEwmaDefaultLatencyMS Option = C.LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS
 )
 
 // Status is an lb_status code.
