@@ -570,12 +570,39 @@ static void removed_instances(void) {
     lb_balancer_free(lb);
 }
 
+/* The strategies added in 1.2 run: select and report with each, and switch to each. */
+static void new_strategies(void) {
+    const lb_strategy strategies[] = {LB_STRATEGY_LEAST_REQUEST, LB_STRATEGY_PEAK_EWMA};
+    for (size_t i = 0; i < 2; i++) {
+        lb_balancer *lb = NULL;
+        CHECK_STATUS(lb_balancer_new(strategies[i], &lb), LB_STATUS_OK);
+        lb_instance set[] = {{.id = 1, .weight = 1}, {.id = 2, .weight = 3}, {.id = 3, .weight = 1}};
+        CHECK_STATUS(lb_set_instances(lb, set, 3), LB_STATUS_OK);
+        for (int k = 0; k < 100; k++) {
+            lb_pick pick;
+            CHECK_STATUS(lb_select(lb, &pick), LB_STATUS_OK);
+            CHECK(pick.instance_id >= 1 && pick.instance_id <= 3);
+            CHECK_STATUS(lb_report(lb, &pick, k % 7 ? LB_OUTCOME_SUCCESS : LB_OUTCOME_FAILURE, 100),
+                         LB_STATUS_OK);
+        }
+        lb_stats stats;
+        CHECK_STATUS(lb_get_stats(lb, &stats), LB_STATUS_OK);
+        CHECK(stats.active_strategy == strategies[i]);
+        CHECK(stats.total_requests == 100 && stats.in_flight == 0);
+        CHECK_STATUS(lb_set_strategy(lb, strategies[1 - i]), LB_STATUS_OK);
+        CHECK_STATUS(lb_get_stats(lb, &stats), LB_STATUS_OK);
+        CHECK(stats.active_strategy == strategies[1 - i]);
+        lb_balancer_free(lb);
+    }
+}
+
 int main(void) {
     null_pointers();
     bad_instances();
     bad_health_scores();
     bad_options();
     bad_enums();
+    new_strategies();
     bad_picks();
     expired_picks();
     empty_set_and_short_array();
