@@ -5,7 +5,7 @@
 # by the difference in pairs, so set-up cancels. Instruction counts do not depend on
 # the machine's load, unlike times; use this to check the budget on a noisy machine.
 #
-#   benches/instructions.sh                     every strategy, n = 4 64 1024
+#   benches/instructions.sh                     strategies 0..3, n = 4 64 1024
 #   STRATEGIES="0 2" SIZES="64" benches/instructions.sh
 #
 # Needs valgrind and a C compiler. Prints one table (markdown).
@@ -33,7 +33,8 @@ instructions() { # STRATEGY N PAIRS -> total instructions of the run
 name() {
     case $1 in
         0) echo round_robin ;; 1) echo least_connections ;;
-        2) echo weighted_response_time ;; 3) echo adaptive ;; *) echo "strategy $1" ;;
+        2) echo weighted_response_time ;; 3) echo adaptive ;;
+        4) echo least_request ;; 5) echo peak_ewma ;; *) echo "strategy $1" ;;
     esac
 }
 

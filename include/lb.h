@@ -55,7 +55,7 @@
 /**
  * Minor version of lb: a new minor version only adds to the ABI.
  */
-#define LB_VERSION_MINOR 1
+#define LB_VERSION_MINOR 2
 
 /**
  * Patch version of lb.
@@ -405,6 +405,39 @@ typedef uint32_t lb_option;
 #define LB_OPTION_CLOCK_REFRESH_OPS 19
 
 /**
+ * LB_STRATEGY_LEAST_REQUEST and LB_STRATEGY_PEAK_EWMA: members drawn per pick
+ * (the d of "power of d choices"), distinct members; the best of them takes the
+ * pick. Since 1.2.
+ * Range: [2, 8], whole numbers. Default: 2.
+ */
+#define LB_OPTION_CHOICE_COUNT 20
+
+/**
+ * LB_STRATEGY_LEAST_REQUEST with unequal weights: a draw's effective weight is
+ * weight / (in flight + 1)^bias (Envoy's least request formula), and the highest
+ * wins when the draws' in-flight counts differ. 0 = weights only; with equal
+ * weights the fewest in flight wins whatever the bias. Since 1.2.
+ * Range: [0, 10]. Default: 1.
+ */
+#define LB_OPTION_ACTIVE_REQUEST_BIAS 21
+
+/**
+ * LB_STRATEGY_PEAK_EWMA: time constant of the peak-sensitive latency estimate, in
+ * milliseconds. A sample above the estimate replaces it; one below it pulls it
+ * down by 1 - exp(-elapsed / tau). Since 1.2.
+ * Range: [1, 3600000]. Default: 10000.
+ */
+#define LB_OPTION_PEAK_EWMA_TAU_MS 22
+
+/**
+ * LB_STRATEGY_PEAK_EWMA: the latency an instance without samples yet is priced
+ * at, in milliseconds, so a new instance is neither flooded nor starved; its first
+ * sample replaces it. Since 1.2.
+ * Range: [0.001, 3600000]. Default: 30.
+ */
+#define LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS 23
+
+/**
  * Slow start: how long, in milliseconds, the weight of an instance that joins a
  * set in service, or comes back into service (after an ejection, or an external
  * health score back above the threshold), takes to ramp up to its whole value,
@@ -412,7 +445,7 @@ typedef uint32_t lb_option;
  * a balancer's first set do not ramp.
  * Range: [0, 3600000], whole numbers. Default: 30000.
  */
-#define LB_OPTION_SLOW_START_WINDOW_MS 20
+#define LB_OPTION_SLOW_START_WINDOW_MS 24
 
 /**
  * Slow start: the ramp's shape. A ramping instance's weight is
@@ -420,14 +453,14 @@ typedef uint32_t lb_option;
  * slow-start formula); 1 is linear, above 1 ramps faster at first, below 1 slower.
  * Range: (0, 100]. Default: 1.
  */
-#define LB_OPTION_SLOW_START_AGGRESSION 21
+#define LB_OPTION_SLOW_START_AGGRESSION 25
 
 /**
  * Slow start: the share of its weight, in percent, that a ramping instance gets
  * at least, from its first moment.
  * Range: [0, 100]. Default: 10.
  */
-#define LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT 22
+#define LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT 26
 
 /**
  * Success.
@@ -504,10 +537,26 @@ typedef uint32_t lb_option;
 #define LB_STRATEGY_WEIGHTED_RESPONSE_TIME 2
 
 /**
- * Runs one of the three above at a time and switches to the one that performs
+ * Runs one of the others at a time and switches to the one that performs
  * best; lb_stats.active_strategy tells which one runs now.
  */
 #define LB_STRATEGY_ADAPTIVE 3
+
+/**
+ * Power of two choices on requests in flight (Envoy's least request): the
+ * fewer in flight of LB_OPTION_CHOICE_COUNT instances drawn by weight (with
+ * unequal weights: the higher weight / (in flight + 1)^LB_OPTION_ACTIVE_REQUEST_BIAS).
+ * Since 1.2.
+ */
+#define LB_STRATEGY_LEAST_REQUEST 4
+
+/**
+ * Peak EWMA (Finagle, Linkerd, tower): the lower peak-sensitive latency
+ * estimate x (in flight + 1) / weight of LB_OPTION_CHOICE_COUNT instances drawn
+ * at random; see LB_OPTION_PEAK_EWMA_TAU_MS and
+ * LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS. Since 1.2.
+ */
+#define LB_STRATEGY_PEAK_EWMA 5
 
 /**
  * The instance served the request.

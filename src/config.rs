@@ -114,6 +114,30 @@ pub struct Config {
     /// reports reads it once every 2 x this - 1 reports (every report at 1).
     /// Range: [1, 65536], whole numbers. Default: 16.
     pub clock_refresh_ops: u32,
+    /// Least request and Peak EWMA: members drawn per pick (the d of "power of d
+    /// choices"); the best of them takes the pick. Draws are distinct members. 2 is
+    /// Envoy's, gRPC's and tower's default; more choices concentrate load on the
+    /// least loaded and cost a little more per pick.
+    /// Range: [2, 8], whole numbers. Default: 2.
+    pub choice_count: u32,
+    /// Least request with unequal weights: a draw's effective weight is
+    /// weight / (in flight + 1)^bias (Envoy's least request formula) and the highest
+    /// wins when the draws' in-flight counts differ. 0 = weights only (the first,
+    /// weighted, draw always stands); 1 = in flight relative to weight. With equal
+    /// weights the fewest in flight wins whatever the bias.
+    /// Range: [0, 10]. Default: 1.
+    pub active_request_bias: f64,
+    /// Peak EWMA: time constant of the peak-sensitive latency estimate, in
+    /// milliseconds. A sample above the estimate replaces it; one below it pulls it
+    /// down by 1 - exp(-elapsed / tau).
+    /// Range: [1, 3600000]. Default: 10000.
+    pub peak_ewma_tau_ms: f64,
+    /// Peak EWMA: the latency a member without samples yet is priced at, in
+    /// milliseconds (Linkerd's and tower's default is 30), so a new member is
+    /// neither flooded (as at 0) nor starved (as at a very high value). Its first
+    /// sample replaces it.
+    /// Range: [0.001, 3600000]. Default: 30.
+    pub peak_ewma_default_latency_ms: f64,
     /// Slow start: how long, in milliseconds, the weight of an instance that joins
     /// a set in service, or comes back into service, takes to ramp up to its whole
     /// value (every strategy that uses weights). 0 turns slow start off. The
@@ -157,6 +181,10 @@ impl Config {
         adaptive_hysteresis: 0.0,
         maintenance_interval_ms: 0,
         clock_refresh_ops: 0,
+        choice_count: 0,
+        active_request_bias: 0.0,
+        peak_ewma_tau_ms: 0.0,
+        peak_ewma_default_latency_ms: 0.0,
         slow_start_window_ms: 0,
         slow_start_aggression: 0.0,
         slow_start_min_weight_percent: 0.0,

@@ -1,5 +1,8 @@
 //! The one cost concept every latency-aware decision uses: a member's latency
-//! estimate, with its fallback, and the expected cost of one more request on it.
+//! estimate, with its fallback, and the expected cost of one more request on it,
+//! latency x (in flight + 1) / weight. Weighted response time prices with the
+//! latency average, Peak EWMA with the peak-sensitive estimate; failures are a
+//! latency penalty in both (the instance state records them so).
 
 use crate::instance::InstanceState;
 use crate::member::Member;
@@ -17,12 +20,42 @@ pub(crate) fn latency_estimate(state: &InstanceState, median_us: f64) -> f64 {
     }
 }
 
+/// The cost of one more request on a member of latency `latency_us` and weight
+/// `weight` with `in_flight` picks already there: latency * (in flight + 1) /
+/// weight, the Peak EWMA cost of Finagle and tower.
+#[inline(always)]
+pub(crate) fn cost(latency_us: f64, in_flight: u64, weight: u32) -> f64 {
+    latency_us * (in_flight as f64 + 1.0) / weight as f64
+}
+
 /// The expected cost of sending one more request to `m` with `in_flight` picks
-/// already there: latency * (in flight + 1) / weight, the Peak-EWMA cost of
-/// Finagle and tower.
+/// already there, on its latency average (`cost`).
 #[inline]
 pub(crate) fn expected_cost(m: &Member, in_flight: u64, median_us: f64) -> f64 {
-    latency_estimate(&m.state, median_us) * (in_flight as f64 + 1.0) / m.weight as f64
+    cost(latency_estimate(&m.state, median_us), in_flight, m.weight)
+}
+
+/// A member's Peak EWMA estimate in microseconds, or for a member without samples
+/// yet `default_us` (Peak EWMA's default latency), faded like an estimate while
+/// the member goes unpicked: not 0, which would flood a new member, nor a price
+/// that starves it for ever.
+#[inline(always)]
+pub(crate) fn peak_estimate(state: &InstanceState, default_us: f64) -> f64 {
+    let l = state.peak_ewma();
+    if l > 0.0 {
+        l
+    } else {
+        -l * default_us
+    }
+}
+
+/// Whether `cost(la, fa, wa) < cost(lb, fb, wb)`, compared without division
+/// (weights are at least 1): la (fa + 1) wb < lb (fb + 1) wa. In-flight counts are
+/// below 2^21, so they convert exactly from 32 bits.
+#[inline(always)]
+pub(crate) fn cheaper(la: f64, fa: u64, wa: u32, lb: f64, fb: u64, wb: u32) -> bool {
+    let side = |l: f64, f: u64, w: u32| l * (f as u32 as f64 + 1.0) * w as f64;
+    side(la, fa, wb) < side(lb, fb, wa)
 }
 
 /// The median latency average over the members that have one (0 if none), using

@@ -30,7 +30,7 @@ pub(crate) struct Snapshot {
     pub tables: Tables,
     /// The configuration in force, copied here so the request path reads no lock.
     pub cfg: Config,
-    /// The latency time constant, precomputed for the report path.
+    /// The latency time constants, precomputed for the report path.
     pub decay: LatencyDecay,
 }
 
@@ -90,6 +90,7 @@ impl Snapshot {
             members: &members,
             selectable: &selectable,
             generation,
+            cfg: &cfg,
         });
         Snapshot {
             generation,
@@ -101,7 +102,7 @@ impl Snapshot {
             panic,
             healthy_count,
             tables,
-            decay: LatencyDecay::new(cfg.latency_tau_ms),
+            decay: LatencyDecay::new(cfg.latency_tau_ms, cfg.peak_ewma_tau_ms),
             cfg,
         }
     }
@@ -112,6 +113,7 @@ impl Snapshot {
             members: &self.members,
             selectable: &self.selectable,
             generation: self.generation,
+            cfg: &self.cfg,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Plain public value types: what callers pass in and get back.
 
-/// The selection algorithm. `Adaptive` runs one of the other three at a time.
+/// The selection algorithm. `Adaptive` runs one of the others at a time.
 ///
 /// Marked `#[non_exhaustive]`: a minor version may add a strategy, so a `match` on
 /// it outside lb needs a wildcard arm.
@@ -12,14 +12,21 @@ pub enum Strategy {
     LeastConnections = 1,
     WeightedResponseTime = 2,
     Adaptive = 3,
+    /// Power of d choices on requests in flight (Envoy's `LEAST_REQUEST`): since 1.2.
+    LeastRequest = 4,
+    /// Power of d choices on a peak-sensitive latency estimate x (in flight + 1)
+    /// (Finagle's and tower's Peak EWMA): since 1.2.
+    PeakEwma = 5,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 4] = [
+    pub const ALL: [Strategy; 6] = [
         Strategy::RoundRobin,
         Strategy::LeastConnections,
         Strategy::WeightedResponseTime,
         Strategy::Adaptive,
+        Strategy::LeastRequest,
+        Strategy::PeakEwma,
     ];
 
     pub fn name(self) -> &'static str {
@@ -28,6 +35,8 @@ impl Strategy {
             Strategy::LeastConnections => "least_connections",
             Strategy::WeightedResponseTime => "weighted_response_time",
             Strategy::Adaptive => "adaptive",
+            Strategy::LeastRequest => "least_request",
+            Strategy::PeakEwma => "peak_ewma",
         }
     }
 
@@ -47,6 +56,8 @@ impl Strategy {
             1 => Strategy::LeastConnections,
             2 => Strategy::WeightedResponseTime,
             3 => Strategy::Adaptive,
+            4 => Strategy::LeastRequest,
+            5 => Strategy::PeakEwma,
             _ => Strategy::RoundRobin,
         }
     }

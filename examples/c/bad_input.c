@@ -52,6 +52,11 @@ static const option_spec OPTIONS[] = {
     {LB_OPTION_ADAPTIVE_HYSTERESIS, "ADAPTIVE_HYSTERESIS", 0, 1, 0, 1, 0, 0.1},
     {LB_OPTION_MAINTENANCE_INTERVAL_MS, "MAINTENANCE_INTERVAL_MS", 1, 60000, 0, 0, 1, 100},
     {LB_OPTION_CLOCK_REFRESH_OPS, "CLOCK_REFRESH_OPS", 1, 65536, 0, 0, 1, 16},
+    {LB_OPTION_CHOICE_COUNT, "CHOICE_COUNT", 2, 8, 0, 0, 1, 2},
+    {LB_OPTION_ACTIVE_REQUEST_BIAS, "ACTIVE_REQUEST_BIAS", 0, 10, 0, 0, 0, 1},
+    {LB_OPTION_PEAK_EWMA_TAU_MS, "PEAK_EWMA_TAU_MS", 1, 3600000, 0, 0, 0, 10000},
+    {LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS, "PEAK_EWMA_DEFAULT_LATENCY_MS", 0.001, 3600000, 0, 0,
+     0, 30},
     {LB_OPTION_SLOW_START_WINDOW_MS, "SLOW_START_WINDOW_MS", 0, 3600000, 0, 0, 1, 30000},
     {LB_OPTION_SLOW_START_AGGRESSION, "SLOW_START_AGGRESSION", 0, 100, 1, 0, 0, 1},
     {LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT, "SLOW_START_MIN_WEIGHT_PERCENT", 0, 100, 0, 0, 0, 10},
@@ -304,13 +309,13 @@ static void bad_options(void) {
 
 static void bad_enums(void) {
     lb_balancer *out = (lb_balancer *)&out; /* not NULL: must be reset */
-    CHECK_STATUS(lb_balancer_new(4, &out), LB_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(lb_balancer_new(6, &out), LB_STATUS_INVALID_ARGUMENT);
     CHECK(out == NULL);
     CHECK_STATUS(lb_balancer_new(UINT32_MAX, &out), LB_STATUS_INVALID_ARGUMENT);
     CHECK(out == NULL);
 
     lb_balancer *lb = busy_balancer();
-    CHECK_REFUSED(lb, lb_set_strategy(lb, 4), LB_STATUS_INVALID_ARGUMENT);
+    CHECK_REFUSED(lb, lb_set_strategy(lb, 6), LB_STATUS_INVALID_ARGUMENT);
     CHECK_REFUSED(lb, lb_set_strategy(lb, UINT32_MAX), LB_STATUS_INVALID_ARGUMENT);
 
     lb_pick pick;
@@ -568,12 +573,39 @@ static void removed_instances(void) {
     lb_balancer_free(lb);
 }
 
+/* The strategies added in 1.2 run: select and report with each, and switch to each. */
+static void new_strategies(void) {
+    const lb_strategy strategies[] = {LB_STRATEGY_LEAST_REQUEST, LB_STRATEGY_PEAK_EWMA};
+    for (size_t i = 0; i < 2; i++) {
+        lb_balancer *lb = NULL;
+        CHECK_STATUS(lb_balancer_new(strategies[i], &lb), LB_STATUS_OK);
+        lb_instance set[] = {{.id = 1, .weight = 1}, {.id = 2, .weight = 3}, {.id = 3, .weight = 1}};
+        CHECK_STATUS(lb_set_instances(lb, set, 3), LB_STATUS_OK);
+        for (int k = 0; k < 100; k++) {
+            lb_pick pick;
+            CHECK_STATUS(lb_select(lb, &pick), LB_STATUS_OK);
+            CHECK(pick.instance_id >= 1 && pick.instance_id <= 3);
+            CHECK_STATUS(lb_report(lb, &pick, k % 7 ? LB_OUTCOME_SUCCESS : LB_OUTCOME_FAILURE, 100),
+                         LB_STATUS_OK);
+        }
+        lb_stats stats;
+        CHECK_STATUS(lb_get_stats(lb, &stats), LB_STATUS_OK);
+        CHECK(stats.active_strategy == strategies[i]);
+        CHECK(stats.total_requests == 100 && stats.in_flight == 0);
+        CHECK_STATUS(lb_set_strategy(lb, strategies[1 - i]), LB_STATUS_OK);
+        CHECK_STATUS(lb_get_stats(lb, &stats), LB_STATUS_OK);
+        CHECK(stats.active_strategy == strategies[1 - i]);
+        lb_balancer_free(lb);
+    }
+}
+
 int main(void) {
     null_pointers();
     bad_instances();
     bad_health_scores();
     bad_options();
     bad_enums();
+    new_strategies();
     bad_picks();
     expired_picks();
     empty_set_and_short_array();

@@ -73,7 +73,7 @@ int main(void) {
     CHECK(sizeof(lb_stats) == 144);
     CHECK(sizeof(lb_health) == 152);
     CHECK(SIZE_OF_MEMBER(lb_pick, private_) == 3 * sizeof(uint64_t));
-    CHECK(SIZE_OF_MEMBER(lb_stats, reserved) == 8 * sizeof(uint64_t));
+    CHECK(SIZE_OF_MEMBER(lb_stats, reserved) == 7 * sizeof(uint64_t));
     CHECK(SIZE_OF_MEMBER(lb_health, healthy) == 1);
     CHECK(SIZE_OF_MEMBER(lb_health, reserved_bytes) == 7);
     CHECK(SIZE_OF_MEMBER(lb_health, reserved) == 8 * sizeof(uint64_t));
@@ -96,6 +96,8 @@ int main(void) {
     CHECK(LB_STRATEGY_LEAST_CONNECTIONS == 1);
     CHECK(LB_STRATEGY_WEIGHTED_RESPONSE_TIME == 2);
     CHECK(LB_STRATEGY_ADAPTIVE == 3);
+    CHECK(LB_STRATEGY_LEAST_REQUEST == 4);
+    CHECK(LB_STRATEGY_PEAK_EWMA == 5);
     CHECK(LB_OUTCOME_SUCCESS == 0);
     CHECK(LB_OUTCOME_FAILURE == 1);
     CHECK(LB_OUTCOME_CANCELLED == 2);
@@ -112,7 +114,9 @@ int main(void) {
             LB_OPTION_FAILURE_PENALTY_FACTOR,  LB_OPTION_ADAPTIVE_WINDOW_REQUESTS,
             LB_OPTION_ADAPTIVE_MIN_WINDOW_MS,  LB_OPTION_ADAPTIVE_MAX_WINDOW_MS,
             LB_OPTION_ADAPTIVE_HYSTERESIS,     LB_OPTION_MAINTENANCE_INTERVAL_MS,
-            LB_OPTION_CLOCK_REFRESH_OPS,       LB_OPTION_SLOW_START_WINDOW_MS,
+            LB_OPTION_CLOCK_REFRESH_OPS,       LB_OPTION_CHOICE_COUNT,
+            LB_OPTION_ACTIVE_REQUEST_BIAS,     LB_OPTION_PEAK_EWMA_TAU_MS,
+            LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS, LB_OPTION_SLOW_START_WINDOW_MS,
             LB_OPTION_SLOW_START_AGGRESSION,   LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT,
         };
         const size_t n = sizeof options / sizeof options[0];

@@ -58,6 +58,10 @@ pub const SUITE: &[(&str, &str)] = &[
         "scenarios/09-regime-change.toml",
         include_str!("../../scenarios/09-regime-change.toml"),
     ),
+    (
+        "scenarios/10-fleet-of-200.toml",
+        include_str!("../../scenarios/10-fleet-of-200.toml"),
+    ),
 ];
 
 /// Parse the bundled suite.

@@ -136,8 +136,11 @@ impl Balancer {
             .penalty_us
             .store(median * cfg.failure_penalty_factor, Ordering::Relaxed);
         self.maintenance.median_us.store(median, Ordering::Relaxed);
+        // Peak EWMA's estimates fade towards 0 between samples.
+        let fade = libm::exp(-(dt as f64) / snap.decay.peak_tau_us);
         let mut stale = false;
         for (i, m) in snap.members.iter().enumerate() {
+            m.state.fade_peak_ewma(fade);
             match health::evaluate(&m.state, now, dt, median, cfg) {
                 Verdict::Ejected => {
                     self.ejections.fetch_add(1, Ordering::AcqRel);

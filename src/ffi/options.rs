@@ -106,19 +106,40 @@ pub const LB_OPTION_MAINTENANCE_INTERVAL_MS: lb_option = 18;
 /// once every 2 x this - 1 reports (every report at 1).
 /// Range: [1, 65536], whole numbers. Default: 16.
 pub const LB_OPTION_CLOCK_REFRESH_OPS: lb_option = 19;
+/// LB_STRATEGY_LEAST_REQUEST and LB_STRATEGY_PEAK_EWMA: members drawn per pick
+/// (the d of "power of d choices"), distinct members; the best of them takes the
+/// pick. Since 1.2.
+/// Range: [2, 8], whole numbers. Default: 2.
+pub const LB_OPTION_CHOICE_COUNT: lb_option = 20;
+/// LB_STRATEGY_LEAST_REQUEST with unequal weights: a draw's effective weight is
+/// weight / (in flight + 1)^bias (Envoy's least request formula), and the highest
+/// wins when the draws' in-flight counts differ. 0 = weights only; with equal
+/// weights the fewest in flight wins whatever the bias. Since 1.2.
+/// Range: [0, 10]. Default: 1.
+pub const LB_OPTION_ACTIVE_REQUEST_BIAS: lb_option = 21;
+/// LB_STRATEGY_PEAK_EWMA: time constant of the peak-sensitive latency estimate, in
+/// milliseconds. A sample above the estimate replaces it; one below it pulls it
+/// down by 1 - exp(-elapsed / tau). Since 1.2.
+/// Range: [1, 3600000]. Default: 10000.
+pub const LB_OPTION_PEAK_EWMA_TAU_MS: lb_option = 22;
+/// LB_STRATEGY_PEAK_EWMA: the latency an instance without samples yet is priced
+/// at, in milliseconds, so a new instance is neither flooded nor starved; its first
+/// sample replaces it. Since 1.2.
+/// Range: [0.001, 3600000]. Default: 30.
+pub const LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS: lb_option = 23;
 /// Slow start: how long, in milliseconds, the weight of an instance that joins a
 /// set in service, or comes back into service (after an ejection, or an external
 /// health score back above the threshold), takes to ramp up to its whole value,
 /// in every strategy that uses weights. 0 turns slow start off. The instances of
 /// a balancer's first set do not ramp.
 /// Range: [0, 3600000], whole numbers. Default: 30000.
-pub const LB_OPTION_SLOW_START_WINDOW_MS: lb_option = 20;
+pub const LB_OPTION_SLOW_START_WINDOW_MS: lb_option = 24;
 /// Slow start: the ramp's shape. A ramping instance's weight is
 /// weight x max(min_weight_percent / 100, (t / window)^(1 / aggression)) (Envoy's
 /// slow-start formula); 1 is linear, above 1 ramps faster at first, below 1 slower.
 /// Range: (0, 100]. Default: 1.
-pub const LB_OPTION_SLOW_START_AGGRESSION: lb_option = 21;
+pub const LB_OPTION_SLOW_START_AGGRESSION: lb_option = 25;
 /// Slow start: the share of its weight, in percent, that a ramping instance gets
 /// at least, from its first moment.
 /// Range: [0, 100]. Default: 10.
-pub const LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT: lb_option = 22;
+pub const LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT: lb_option = 26;

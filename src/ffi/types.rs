@@ -47,9 +47,19 @@ pub const LB_STRATEGY_ROUND_ROBIN: lb_strategy = 0;
 pub const LB_STRATEGY_LEAST_CONNECTIONS: lb_strategy = 1;
 /// Weights derived from each instance's recent latency.
 pub const LB_STRATEGY_WEIGHTED_RESPONSE_TIME: lb_strategy = 2;
-/// Runs one of the three above at a time and switches to the one that performs
+/// Runs one of the others at a time and switches to the one that performs
 /// best; lb_stats.active_strategy tells which one runs now.
 pub const LB_STRATEGY_ADAPTIVE: lb_strategy = 3;
+/// Power of two choices on requests in flight (Envoy's least request): the
+/// fewer in flight of LB_OPTION_CHOICE_COUNT instances drawn by weight (with
+/// unequal weights: the higher weight / (in flight + 1)^LB_OPTION_ACTIVE_REQUEST_BIAS).
+/// Since 1.2.
+pub const LB_STRATEGY_LEAST_REQUEST: lb_strategy = 4;
+/// Peak EWMA (Finagle, Linkerd, tower): the lower peak-sensitive latency
+/// estimate x (in flight + 1) / weight of LB_OPTION_CHOICE_COUNT instances drawn
+/// at random; see LB_OPTION_PEAK_EWMA_TAU_MS and
+/// LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS. Since 1.2.
+pub const LB_STRATEGY_PEAK_EWMA: lb_strategy = 5;
 
 /// How a request ended: one of the `LB_OUTCOME_*` values.
 pub type lb_outcome = u32;
@@ -74,7 +84,7 @@ const _: () = assert!(LB_MAX_LATENCY_US == crate::MAX_LATENCY_US);
 /// Major version of lb; also the ABI version carried by the SONAME (liblb.so.1).
 pub const LB_VERSION_MAJOR: u32 = 1;
 /// Minor version of lb: a new minor version only adds to the ABI.
-pub const LB_VERSION_MINOR: u32 = 1;
+pub const LB_VERSION_MINOR: u32 = 2;
 /// Patch version of lb.
 pub const LB_VERSION_PATCH: u32 = 0;
 

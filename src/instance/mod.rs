@@ -1,10 +1,13 @@
 //! One backend's live state: atomics only, the request-path words on their own cache
-//! line. The in-flight word, the health word and the latency average each live in
-//! their own file.
+//! line. The in-flight word, the health word, the latency average and Peak EWMA's
+//! estimate (kept whatever strategy runs, since adaptive may switch to it; it
+//! steps with the latency average) each live in their own file.
 
+mod exp_neg;
 mod flight;
 mod health_word;
 mod latency;
+mod peak;
 
 use crossbeam_utils::CachePadded;
 
@@ -264,9 +267,9 @@ impl InstanceState {
                     .consecutive_failures
                     .fetch_add(1, Ordering::Relaxed)
                     + 1;
-                self.hot
-                    .latency
-                    .record((latency_us as f64).max(penalty_us()), now_us, decay);
+                // A failure is a latency penalty in both estimates.
+                let sample = (latency_us as f64).max(penalty_us());
+                self.hot.latency.record(sample, now_us, decay);
                 Settled::Failure(streak)
             }
             Outcome::Cancelled => {
@@ -325,6 +328,19 @@ impl InstanceState {
         self.hot.latency.get()
     }
 
+    /// The Peak EWMA estimate in microseconds; before any sample, minus the
+    /// fraction of the default latency it is priced at.
+    #[inline(always)]
+    pub(crate) fn peak_ewma(&self) -> f64 {
+        self.hot.latency.peak()
+    }
+
+    /// Decays the Peak EWMA estimate towards 0 by the factor `w` (the maintenance
+    /// pass, between samples; see `PeakEstimate::fade`).
+    pub(crate) fn fade_peak_ewma(&self, w: f64) {
+        self.hot.latency.fade_peak(w);
+    }
+
     /// The health score: passive evidence times the external check, in 0..=1.
     pub(crate) fn health_score(&self) -> f64 {
         let s = self.passive_score.load(Ordering::Relaxed)
@@ -340,6 +356,7 @@ mod tests {
     const NONE: LatencyDecay = LatencyDecay {
         tau_us: 1e9,
         step_us: u64::MAX,
+        peak_tau_us: 1e9,
     };
 
     fn settle(s: &InstanceState, e: u32, outcome: Outcome) -> Option<Settled> {

@@ -106,7 +106,7 @@ macro_rules! spec {
 /// excluded. Two ranges also depend on another option (checked by
 /// `Config::validate`): max_ejection_ms >= base_ejection_ms and
 /// adaptive_max_window_ms >= adaptive_min_window_ms.
-pub(crate) static OPTIONS: [OptionSpec; 22] = [
+pub(crate) static OPTIONS: [OptionSpec; 26] = [
     spec!(1, u64 pick_timeout_ms, closed 0, u32::MAX, closed, 300_000),
     spec!(2, f64 panic_threshold, closed 0, 1, closed, 0.5),
     spec!(3, f64 unhealthy_threshold, open 0, 1, closed, 0.5),
@@ -126,9 +126,13 @@ pub(crate) static OPTIONS: [OptionSpec; 22] = [
     spec!(17, f64 adaptive_hysteresis, closed 0, 1, open, 0.1),
     spec!(18, u64 maintenance_interval_ms, closed 1, 60_000, closed, 100),
     spec!(19, u32 clock_refresh_ops, closed 1, 65_536, closed, 16),
-    spec!(20, u64 slow_start_window_ms, closed 0, 3_600_000, closed, 30_000),
-    spec!(21, f64 slow_start_aggression, open 0, 100, closed, 1),
-    spec!(22, f64 slow_start_min_weight_percent, closed 0, 100, closed, 10),
+    spec!(20, u32 choice_count, closed 2, 8, closed, 2),
+    spec!(21, f64 active_request_bias, closed 0, 10, closed, 1),
+    spec!(22, f64 peak_ewma_tau_ms, closed 1, 3_600_000, closed, 10_000),
+    spec!(23, f64 peak_ewma_default_latency_ms, closed 0.001, 3_600_000, closed, 30),
+    spec!(24, u64 slow_start_window_ms, closed 0, 3_600_000, closed, 30_000),
+    spec!(25, f64 slow_start_aggression, open 0, 100, closed, 1),
+    spec!(26, f64 slow_start_min_weight_percent, closed 0, 100, closed, 10),
 ];
 
 /// Pairs of options where the first may not exceed the second: (lesser, greater).

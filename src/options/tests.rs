@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// Ids are 1..=22 in order, names are distinct, bounds of whole-number options
+/// Ids are 1..=26 in order, names are distinct, bounds of whole-number options
 /// are whole, and every default is of its field's type and in its range.
 #[test]
 fn option_table_is_consistent() {

@@ -2,11 +2,13 @@
 //! really does, and now and then runs another for a short trial; it switches when
 //! a trial does clearly better than the incumbent did, and stays otherwise.
 //!
-//! The currency is the mean cost of a completed request: its latency, or for a
-//! failure the failure penalty (the set's median latency times
-//! `failure_penalty_factor`), measured over an evaluation window of the whole
-//! balancer's traffic (`adaptive_window_requests` requests, within
-//! `adaptive_min_window_ms`..`adaptive_max_window_ms`).
+//! The currency is the cost of an evaluation window of the whole balancer's
+//! traffic (`adaptive_window_requests` requests, within
+//! `adaptive_min_window_ms`..`adaptive_max_window_ms`): the measured mean cost of
+//! its completed requests (a success's latency, a failure's penalty, the set's
+//! median latency times `failure_penalty_factor`), scaled by how much heavier
+//! than alike members' its tail is from where the requests went (`tail_ratio`),
+//! so that it follows the p99 rather than the mean.
 //!
 //! - **Which candidates are tried.** Each other strategy is priced by a model:
 //!   the traffic shares it would give each member (`Choose::predicted_share`, at
@@ -14,9 +16,9 @@
 //!   than `PRUNE_RATIO` above the incumbent by the same model is not tried at all,
 //!   so a strategy that would plainly send traffic to a slow or failing member
 //!   costs nothing to rule out. Of the rest, the one priced lowest is tried.
-//! - **Trials are short and cut short.** A trial lasts a quarter of a window, and
-//!   ends at once when, after `TRIAL_MIN_REQUESTS`, its cost is `ABORT_RATIO` times
-//!   the incumbent's. A candidate that loses waits twice as many windows as last
+//! - **Trials are short and cut short.** A trial lasts half a window, and ends
+//!   at once when, after `TRIAL_MIN_REQUESTS`, its cost is over `ABORT_RATIO`
+//!   times the incumbent's (it would have to win by the hysteresis). A candidate that loses waits twice as many windows as last
 //!   time before its next trial (up to `2^MAX_BACKOFF`).
 //! - **Switching.** A trial that costs less than the incumbent's last window by the
 //!   hysteresis (`adaptive_hysteresis`) makes the candidate the incumbent. After
@@ -42,8 +44,10 @@ use crate::types::Strategy;
 const TRIAL_SHARE: u64 = 2;
 /// Requests a trial runs before it can be cut short.
 const TRIAL_MIN_REQUESTS: u64 = 100;
-/// A trial costing this many times the incumbent's window ends at once.
-const ABORT_RATIO: f64 = 1.2;
+/// A trial costing this many times the incumbent's window ends at once: it must
+/// win by the hysteresis to count, so one that is not even level after
+/// `TRIAL_MIN_REQUESTS` is not worth the rest of its run.
+const ABORT_RATIO: f64 = 1.05;
 /// A candidate the model prices above the incumbent by this factor is not tried.
 const PRUNE_RATIO: f64 = 1.1;
 /// A losing candidate waits 2^backoff windows, backoff at most this.

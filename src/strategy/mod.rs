@@ -1,7 +1,8 @@
 //! Selection strategies. Each answers one question, which member gets this request,
 //! behind the small [`Choose`] trait, and builds its own per-snapshot table (round
 //! robin's cycle, least connections' scan array, weighted response time's alias
-//! table); the balancer owns everything else (health, expiry, accounting).
+//! table, least request's and Peak EWMA's draw table); the balancer owns
+//! everything else (health, expiry, accounting).
 //!
 //! Adding a strategy: its own file implementing `Choose`, one line in the
 //! `registry!` below, and its public constant (`Strategy` variant, `LB_STRATEGY_*`,
@@ -9,8 +10,11 @@
 
 pub(crate) mod adaptive;
 mod alias;
+mod choices;
 pub(crate) mod dispatch;
 pub(crate) mod least_connections;
+pub(crate) mod least_request;
+pub(crate) mod peak_ewma;
 pub(crate) mod round_robin;
 mod rr_cycle;
 pub(crate) mod weighted_response_time;
@@ -18,6 +22,7 @@ pub(crate) mod weighted_response_time;
 use std::cell::Cell;
 use std::marker::PhantomData;
 
+use crate::config::Config;
 use crate::instance::Full;
 use crate::member::Member;
 use crate::sync::{AtomicF64, AtomicU64, Ordering};
@@ -67,6 +72,8 @@ pub(crate) struct SetView<'a> {
     /// The snapshot's generation (only an injected bug of the loom models uses it).
     #[cfg_attr(not(loom), allow(dead_code))]
     pub generation: u64,
+    /// The configuration in force (the strategies' own options).
+    pub cfg: &'a Config,
 }
 
 /// What a strategy sees while it chooses.
@@ -368,6 +375,8 @@ macro_rules! strategies {
                 $crate::strategy::least_connections::LeastConnections,
             WeightedResponseTime => weighted_response_time:
                 $crate::strategy::weighted_response_time::WeightedResponseTime,
+            LeastRequest => least_request: $crate::strategy::least_request::LeastRequest,
+            PeakEwma => peak_ewma: $crate::strategy::peak_ewma::PeakEwma,
         }
     };
 }

@@ -42,6 +42,8 @@ enum class Strategy : lb_strategy {
     LeastConnections = LB_STRATEGY_LEAST_CONNECTIONS,
     WeightedResponseTime = LB_STRATEGY_WEIGHTED_RESPONSE_TIME,
     Adaptive = LB_STRATEGY_ADAPTIVE,
+    LeastRequest = LB_STRATEGY_LEAST_REQUEST,  // since 1.2
+    PeakEwma = LB_STRATEGY_PEAK_EWMA,          // since 1.2
 };
 
 // The outcomes of LB_OUTCOME_*.

@@ -226,7 +226,7 @@ TEST(Balancer, StrategySwitch) {
     lb::Balancer balancer = three_instances();
     balancer.set_strategy(lb::Strategy::LeastConnections);
     EXPECT_EQ(balancer.stats().active_strategy, LB_STRATEGY_LEAST_CONNECTIONS);
-    EXPECT_EQ(status_of([&] { balancer.set_strategy(static_cast<lb::Strategy>(4)); }),
+    EXPECT_EQ(status_of([&] { balancer.set_strategy(static_cast<lb::Strategy>(200)); }),
               LB_STATUS_INVALID_ARGUMENT);
     EXPECT_EQ(balancer.stats().active_strategy, LB_STRATEGY_LEAST_CONNECTIONS);
 }
@@ -287,5 +287,56 @@ TEST(Balancer, ConcurrentSelectAndReport) {
     expect_settled(stats);
     for (const lb::Health &h : balancer.all_health()) {
         EXPECT_EQ(h.in_flight, 0u);
+    }
+}
+
+// The power-of-choices strategies (1.2): they run, least request keeps two
+// instances' picks in flight level, and every new option refuses each class of
+// bad value with nothing changed.
+TEST(Balancer, LeastRequestAndPeakEwma) {
+    for (lb::Strategy s : {lb::Strategy::LeastRequest, lb::Strategy::PeakEwma}) {
+        lb::Balancer balancer(s);
+        balancer.set_instances({lb::make_instance(1), lb::make_instance(2)});
+        EXPECT_EQ(balancer.stats().active_strategy, static_cast<lb_strategy>(s));
+        std::vector<lb::Pick> held;
+        int on_one = 0;
+        for (int i = 0; i < 20; i++) {
+            held.push_back(balancer.select());
+            on_one += held.back().instance_id() == 1;
+        }
+        if (s == lb::Strategy::LeastRequest) {
+            EXPECT_EQ(on_one, 10);
+        }
+        for (auto &p : held) {
+            p.success(std::chrono::microseconds(500));
+        }
+        expect_settled(balancer.stats());
+    }
+    struct Case {
+        lb_option option;
+        double def, ok, below, above;
+        bool whole;
+    };
+    const Case cases[] = {
+        {LB_OPTION_CHOICE_COUNT, 2, 5, 1, 9, true},
+        {LB_OPTION_ACTIVE_REQUEST_BIAS, 1, 0.5, -0.1, 10.5, false},
+        {LB_OPTION_PEAK_EWMA_TAU_MS, 10000, 2500, 0.5, 3600001, false},
+        {LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS, 30, 5, 0.0005, 3600001, false},
+    };
+    lb::Balancer balancer(lb::Strategy::PeakEwma);
+    for (const Case &c : cases) {
+        EXPECT_EQ(balancer.option(c.option), c.def);
+        std::vector<double> bad = {c.below, c.above, std::nan(""), INFINITY, -INFINITY};
+        if (c.whole) {
+            bad.push_back(c.def + 0.5);
+        }
+        for (double v : bad) {
+            EXPECT_EQ(status_of([&] { balancer.set_option(c.option, v); }),
+                      LB_STATUS_INVALID_ARGUMENT)
+                << c.option << " " << v;
+            EXPECT_EQ(balancer.option(c.option), c.def);
+        }
+        balancer.set_option(c.option, c.ok);
+        EXPECT_EQ(balancer.option(c.option), c.ok);
     }
 }

@@ -39,6 +39,8 @@ const (
 	LeastConnections     Strategy = C.LB_STRATEGY_LEAST_CONNECTIONS
 	WeightedResponseTime Strategy = C.LB_STRATEGY_WEIGHTED_RESPONSE_TIME
 	Adaptive             Strategy = C.LB_STRATEGY_ADAPTIVE
+	LeastRequest         Strategy = C.LB_STRATEGY_LEAST_REQUEST // since 1.2
+	PeakEwma             Strategy = C.LB_STRATEGY_PEAK_EWMA     // since 1.2
 )
 
 func (s Strategy) String() string {
@@ -51,6 +53,10 @@ func (s Strategy) String() string {
 		return "weighted_response_time"
 	case Adaptive:
 		return "adaptive"
+	case LeastRequest:
+		return "least_request"
+	case PeakEwma:
+		return "peak_ewma"
 	}
 	return fmt.Sprintf("Strategy(%d)", uint32(s))
 }
@@ -74,25 +80,30 @@ type Option uint32
 
 // The options.
 const (
-	OptionPickTimeoutMS             Option = C.LB_OPTION_PICK_TIMEOUT_MS
-	OptionPanicThreshold            Option = C.LB_OPTION_PANIC_THRESHOLD
-	OptionUnhealthyThreshold        Option = C.LB_OPTION_UNHEALTHY_THRESHOLD
-	OptionConsecutiveFailures       Option = C.LB_OPTION_CONSECUTIVE_FAILURES
-	OptionMinSamples                Option = C.LB_OPTION_MIN_SAMPLES
-	OptionBaseEjectionMS            Option = C.LB_OPTION_BASE_EJECTION_MS
-	OptionMaxEjectionMS             Option = C.LB_OPTION_MAX_EJECTION_MS
-	OptionRecoverySuccesses         Option = C.LB_OPTION_RECOVERY_SUCCESSES
-	OptionTrialRatio                Option = C.LB_OPTION_TRIAL_RATIO
-	OptionLatencyTauMS              Option = C.LB_OPTION_LATENCY_TAU_MS
-	OptionHealthWindowMS            Option = C.LB_OPTION_HEALTH_WINDOW_MS
-	OptionLatencyOutlierRatio       Option = C.LB_OPTION_LATENCY_OUTLIER_RATIO
-	OptionFailurePenaltyFactor      Option = C.LB_OPTION_FAILURE_PENALTY_FACTOR
-	OptionAdaptiveWindowRequests    Option = C.LB_OPTION_ADAPTIVE_WINDOW_REQUESTS
-	OptionAdaptiveMinWindowMS       Option = C.LB_OPTION_ADAPTIVE_MIN_WINDOW_MS
-	OptionAdaptiveMaxWindowMS       Option = C.LB_OPTION_ADAPTIVE_MAX_WINDOW_MS
-	OptionAdaptiveHysteresis        Option = C.LB_OPTION_ADAPTIVE_HYSTERESIS
-	OptionMaintenanceIntervalMS     Option = C.LB_OPTION_MAINTENANCE_INTERVAL_MS
-	OptionClockRefreshOps           Option = C.LB_OPTION_CLOCK_REFRESH_OPS
+	OptionPickTimeoutMS          Option = C.LB_OPTION_PICK_TIMEOUT_MS
+	OptionPanicThreshold         Option = C.LB_OPTION_PANIC_THRESHOLD
+	OptionUnhealthyThreshold     Option = C.LB_OPTION_UNHEALTHY_THRESHOLD
+	OptionConsecutiveFailures    Option = C.LB_OPTION_CONSECUTIVE_FAILURES
+	OptionMinSamples             Option = C.LB_OPTION_MIN_SAMPLES
+	OptionBaseEjectionMS         Option = C.LB_OPTION_BASE_EJECTION_MS
+	OptionMaxEjectionMS          Option = C.LB_OPTION_MAX_EJECTION_MS
+	OptionRecoverySuccesses      Option = C.LB_OPTION_RECOVERY_SUCCESSES
+	OptionTrialRatio             Option = C.LB_OPTION_TRIAL_RATIO
+	OptionLatencyTauMS           Option = C.LB_OPTION_LATENCY_TAU_MS
+	OptionHealthWindowMS         Option = C.LB_OPTION_HEALTH_WINDOW_MS
+	OptionLatencyOutlierRatio    Option = C.LB_OPTION_LATENCY_OUTLIER_RATIO
+	OptionFailurePenaltyFactor   Option = C.LB_OPTION_FAILURE_PENALTY_FACTOR
+	OptionAdaptiveWindowRequests Option = C.LB_OPTION_ADAPTIVE_WINDOW_REQUESTS
+	OptionAdaptiveMinWindowMS    Option = C.LB_OPTION_ADAPTIVE_MIN_WINDOW_MS
+	OptionAdaptiveMaxWindowMS    Option = C.LB_OPTION_ADAPTIVE_MAX_WINDOW_MS
+	OptionAdaptiveHysteresis     Option = C.LB_OPTION_ADAPTIVE_HYSTERESIS
+	OptionMaintenanceIntervalMS  Option = C.LB_OPTION_MAINTENANCE_INTERVAL_MS
+	OptionClockRefreshOps        Option = C.LB_OPTION_CLOCK_REFRESH_OPS
+	// Since 1.2.
+	OptionChoiceCount               Option = C.LB_OPTION_CHOICE_COUNT
+	OptionActiveRequestBias         Option = C.LB_OPTION_ACTIVE_REQUEST_BIAS
+	OptionPeakEwmaTauMS             Option = C.LB_OPTION_PEAK_EWMA_TAU_MS
+	OptionPeakEwmaDefaultLatencyMS  Option = C.LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS
 	OptionSlowStartWindowMS         Option = C.LB_OPTION_SLOW_START_WINDOW_MS
 	OptionSlowStartAggression       Option = C.LB_OPTION_SLOW_START_AGGRESSION
 	OptionSlowStartMinWeightPercent Option = C.LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT

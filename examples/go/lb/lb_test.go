@@ -243,8 +243,83 @@ func TestStrategySwitch(t *testing.T) {
 	if s, _ := b.Stats(); s.ActiveStrategy != lb.WeightedResponseTime {
 		t.Fatalf("active strategy %v", s.ActiveStrategy)
 	}
-	if err := b.SetStrategy(lb.Strategy(4)); !errors.Is(err, lb.ErrInvalidArgument) {
+	if err := b.SetStrategy(lb.Strategy(6)); !errors.Is(err, lb.ErrInvalidArgument) {
 		t.Fatalf("unknown strategy: %v", err)
+	}
+}
+
+// The power-of-choices strategies: they run, and least request keeps two
+// instances' picks in flight level.
+func TestLeastRequestAndPeakEwma(t *testing.T) {
+	for _, s := range []lb.Strategy{lb.LeastRequest, lb.PeakEwma} {
+		b := newBalancer(t, s, 1, 2)
+		if st, _ := b.Stats(); st.ActiveStrategy != s {
+			t.Fatalf("%v: active strategy %v", s, st.ActiveStrategy)
+		}
+		var held []lb.Pick
+		on := map[uint64]int{}
+		for i := 0; i < 20; i++ {
+			p, err := b.Select()
+			if err != nil {
+				t.Fatalf("%v: %v", s, err)
+			}
+			held = append(held, p)
+			on[p.InstanceID()]++
+		}
+		if s == lb.LeastRequest && (on[1] != 10 || on[2] != 10) {
+			t.Fatalf("least request: in flight %v, want 10 and 10", on)
+		}
+		for _, p := range held {
+			if err := b.Report(p, lb.Success, time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+		}
+		settled(t, b)
+	}
+	if lb.LeastRequest.String() != "least_request" || lb.PeakEwma.String() != "peak_ewma" {
+		t.Fatalf("names %v %v", lb.LeastRequest, lb.PeakEwma)
+	}
+}
+
+// Every option added in 1.2: its default, an accepted value, and each class of
+// invalid value refused with nothing changed.
+func TestPowerOfChoicesOptions(t *testing.T) {
+	b := newBalancer(t, lb.LeastRequest, 1, 2)
+	for _, c := range []struct {
+		o            lb.Option
+		def, ok      float64
+		below, above float64
+		whole        bool
+	}{
+		{lb.OptionChoiceCount, 2, 5, 1, 9, true},
+		{lb.OptionActiveRequestBias, 1, 0.5, -0.1, 10.5, false},
+		{lb.OptionPeakEwmaTauMS, 10000, 2500, 0.5, 3600001, false},
+		{lb.OptionPeakEwmaDefaultLatencyMS, 30, 5, 0.0005, 3600001, false},
+	} {
+		if v, err := b.Option(c.o); err != nil || v != c.def {
+			t.Fatalf("option %d default = %v, %v; want %v", c.o, v, err, c.def)
+		}
+		bad := []float64{c.below, c.above, math.NaN(), math.Inf(1), math.Inf(-1)}
+		if c.whole {
+			bad = append(bad, c.def+0.5)
+		}
+		for _, v := range bad {
+			if err := b.SetOption(c.o, v); !errors.Is(err, lb.ErrInvalidArgument) {
+				t.Fatalf("SetOption(%d, %v): %v", c.o, v, err)
+			}
+			if got, _ := b.Option(c.o); got != c.def {
+				t.Fatalf("refused SetOption(%d, %v) changed it to %v", c.o, v, got)
+			}
+		}
+		if err := b.SetOption(c.o, c.ok); err != nil {
+			t.Fatalf("SetOption(%d, %v): %v", c.o, c.ok, err)
+		}
+		if got, _ := b.Option(c.o); got != c.ok {
+			t.Fatalf("option %d = %v after setting %v", c.o, got, c.ok)
+		}
+	}
+	if _, err := b.Select(); err != nil {
+		t.Fatal(err)
 	}
 }
 

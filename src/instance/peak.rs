@@ -1,0 +1,145 @@
+//! An instance's peak-sensitive latency estimate (Peak EWMA, as Finagle's and
+//! tower's `PeakEwma` define it): a sample above the estimate replaces it at once;
+//! one below it pulls it down with weight 1 - exp(-elapsed / tau), so a spike is
+//! seen within one sample and forgotten over the time constant. Between samples
+//! the estimate decays towards 0 over the same time constant (tower decays it so
+//! on every read; here the maintenance pass does), so a member avoided after a
+//! spike gets traffic again, and its next sample sets the level. One plain load
+//! and a compare on most reports (see `raise` and `step`).
+
+use super::exp_neg::one_minus_exp_neg;
+use crate::sync::{AtomicU64, Ordering};
+
+/// The least an estimate with samples decays to (us).
+const FLOOR_US: f64 = 1.0;
+
+/// The least a member without samples fades to, as a fraction of the default.
+const FLOOR_DEFAULT: f64 = 1e-3;
+
+/// Before the first sample the estimate holds minus a fraction of the default
+/// latency (starting at -1: the default itself), which fades like an estimate, so a
+/// member never picked because the default is above its peers' latency is not
+/// starved for ever (tower starts an estimate at the default and decays it so).
+pub(crate) struct PeakEstimate {
+    /// The estimate (us) when positive; minus a fraction of the default latency
+    /// before any sample. f64 bits.
+    estimate: AtomicU64,
+}
+
+impl PeakEstimate {
+    pub(crate) fn new() -> Self {
+        PeakEstimate {
+            estimate: AtomicU64::new((-1.0f64).to_bits()),
+        }
+    }
+
+    /// Takes a sample between steps: one above the estimate replaces it (the
+    /// first nonzero sample always does), a lower one is left out. One load and a
+    /// compare, and a store on a new peak. Nothing here can panic or call out.
+    #[inline(always)]
+    pub(crate) fn raise(&self, sample_us: f64) {
+        if sample_us > self.get() {
+            self.estimate.store(sample_us.to_bits(), Ordering::Relaxed);
+        }
+    }
+
+    /// Takes a sample on a step of the latency average, `x` = the interval the step
+    /// covered / tau: one above the estimate replaces it, a lower one moves it
+    /// towards the sample by 1 - exp(-x). Steps are at least 1/1024 of the
+    /// average's time constant apart, so a run of lower samples decays the
+    /// estimate at exp(-t / tau) in all, and a stale estimate (left alone for long)
+    /// is replaced by its next sample. Racing reports may each store their own
+    /// result (plain stores: at worst a sample is lost). No panic site, no call.
+    #[inline(always)]
+    pub(crate) fn step(&self, sample_us: f64, x: f64) {
+        let estimate = self.get();
+        let next = if sample_us > estimate {
+            sample_us
+        } else {
+            (estimate - (estimate - sample_us) * one_minus_exp_neg(x)).max(FLOOR_US)
+        };
+        self.estimate.store(next.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Decays the estimate towards 0 by the factor `w` (exp(-elapsed / tau)),
+    /// never below 1 us, and the fraction of the default of a member without
+    /// samples never below `FLOOR_DEFAULT`.
+    pub(crate) fn fade(&self, w: f64) {
+        let estimate = self.get();
+        let faded = if estimate > 0.0 {
+            (estimate * w).max(FLOOR_US)
+        } else {
+            (estimate * w).min(-FLOOR_DEFAULT)
+        };
+        self.estimate.store(faded.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The estimate in microseconds; before any sample, minus the fraction of the
+    /// default latency it is priced at (`load::peak_estimate`).
+    #[inline(always)]
+    pub(crate) fn get(&self) -> f64 {
+        f64::from_bits(self.estimate.load(Ordering::Relaxed))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spike_is_taken_at_once_and_forgotten_over_tau() {
+        let p = PeakEstimate::new();
+        assert_eq!(p.get(), -1.0, "no sample yet: the default");
+        p.raise(1_000.0);
+        assert_eq!(p.get(), 1_000.0, "the first sample replaces nothing");
+        p.raise(50_000.0);
+        assert_eq!(p.get(), 50_000.0, "a spike is taken within one sample");
+        p.raise(1_000.0);
+        assert_eq!(
+            p.get(),
+            50_000.0,
+            "a lower sample between steps is left out"
+        );
+        // Low samples on steps of tau/100 for one tau: the excess decays to e^-1.
+        for _ in 0..100 {
+            p.step(1_000.0, 0.01);
+        }
+        let want = 1_000.0 + 49_000.0 * (-1.0f64).exp();
+        assert!(
+            (p.get() - want).abs() < 0.001 * want,
+            "{} vs {want}",
+            p.get()
+        );
+        // Eight more taus: the spike is forgotten.
+        for _ in 0..800 {
+            p.step(1_000.0, 0.01);
+        }
+        assert!((p.get() - 1_000.0).abs() < 0.01 * 1_000.0, "{}", p.get());
+        // A step above the estimate replaces it too.
+        p.step(40_000.0, 0.01);
+        assert_eq!(p.get(), 40_000.0);
+        // One long step (a stale estimate) is replaced by its next sample.
+        p.step(2_000.0, 360.0);
+        assert!((p.get() - 2_000.0).abs() < 1e-6, "{}", p.get());
+    }
+
+    #[test]
+    fn fading_goes_towards_zero_but_keeps_the_sample_mark() {
+        let p = PeakEstimate::new();
+        p.fade(0.5);
+        assert_eq!(p.get(), -0.5, "no sample: the default fades");
+        for _ in 0..100 {
+            p.fade(0.5);
+        }
+        assert_eq!(p.get(), -FLOOR_DEFAULT, "and keeps its mark");
+        p.raise(8_000.0);
+        p.fade(0.5);
+        assert_eq!(p.get(), 4_000.0);
+        for _ in 0..100 {
+            p.fade(0.5);
+        }
+        assert_eq!(p.get(), FLOOR_US, "a faded estimate still has samples");
+        p.raise(3_000.0);
+        assert_eq!(p.get(), 3_000.0, "its next sample sets the level");
+    }
+}
