@@ -552,8 +552,8 @@ typedef uint32_t lb_option;
 
 /**
  * Peak EWMA (Finagle, Linkerd, tower): the lower peak-sensitive latency
- * estimate x (in flight + 1) / weight of LB_OPTION_CHOICE_COUNT instances drawn
- * at random; see LB_OPTION_PEAK_EWMA_TAU_MS and
+ * estimate x (in flight + 1) of LB_OPTION_CHOICE_COUNT instances drawn by
+ * weight; see LB_OPTION_PEAK_EWMA_TAU_MS and
  * LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS. Since 1.2.
  */
 #define LB_STRATEGY_PEAK_EWMA 5

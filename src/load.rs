@@ -49,15 +49,6 @@ pub(crate) fn peak_estimate(state: &InstanceState, default_us: f64) -> f64 {
     }
 }
 
-/// Whether `cost(la, fa, wa) < cost(lb, fb, wb)`, compared without division
-/// (weights are at least 1): la (fa + 1) wb < lb (fb + 1) wa. In-flight counts are
-/// below 2^21, so they convert exactly from 32 bits.
-#[inline(always)]
-pub(crate) fn cheaper(la: f64, fa: u64, wa: u32, lb: f64, fb: u64, wb: u32) -> bool {
-    let side = |l: f64, f: u64, w: u32| l * (f as u32 as f64 + 1.0) * w as f64;
-    side(la, fa, wb) < side(lb, fb, wa)
-}
-
 /// The median latency average over the members that have one (0 if none), using
 /// `scratch` as its buffer.
 pub(crate) fn median_latency(members: &[Member], scratch: &mut Vec<f64>) -> f64 {

@@ -138,9 +138,10 @@ impl Balancer {
         self.maintenance.median_us.store(median, Ordering::Relaxed);
         // Peak EWMA's estimates fade towards 0 between samples.
         let fade = libm::exp(-(dt as f64) / snap.decay.peak_tau_us);
+        let peak_default_us = cfg.peak_ewma_default_latency_ms * 1000.0;
         let mut stale = false;
         for (i, m) in snap.members.iter().enumerate() {
-            m.state.fade_peak_ewma(fade);
+            m.state.fade_peak_ewma(fade, peak_default_us);
             match health::evaluate(&m.state, now, dt, median, cfg) {
                 Verdict::Ejected => {
                     self.ejections.fetch_add(1, Ordering::AcqRel);

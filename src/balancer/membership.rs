@@ -109,7 +109,15 @@ impl Balancer {
                     let inc = w.next_incarnation;
                     w.next_incarnation += 1;
                     let tag = self.tag(inst.id, inc);
-                    let state = Arc::new(InstanceState::new(inst.id, inc, tag, epoch, now));
+                    let peak_default_us = w.config.peak_ewma_default_latency_ms * 1000.0;
+                    let state = Arc::new(InstanceState::new(
+                        inst.id,
+                        inc,
+                        tag,
+                        epoch,
+                        now,
+                        peak_default_us,
+                    ));
                     if in_service {
                         state.start_ramp(now);
                     }

@@ -13,9 +13,7 @@ use crate::sync::fault;
 use crate::sync::Ordering;
 use crate::types::{Outcome, Pick};
 
-/// The largest latency a report records, in microseconds (one hour); larger values
-/// count as this.
-pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+pub use crate::instance::MAX_LATENCY_US;
 
 impl Balancer {
     /// Gives back a pick with its outcome and the latency the caller saw, in
@@ -68,18 +66,14 @@ impl Balancer {
             }
             return Some(Err(Refused::InvalidPick));
         }
-        // A pick of an earlier epoch (possibly expired) and a latency to clamp are
-        // left to the full report.
-        if pick.epoch() != self.expiry.epoch() || latency_us > MAX_LATENCY_US {
+        // A pick of an earlier epoch (possibly expired) is left to the full report.
+        if pick.epoch() != self.expiry.epoch() {
             return None;
         }
         let now = self.now_us.load(Ordering::Relaxed);
-        if !m
+        let latency_us = m
             .state
-            .settle_success_fast(pick.epoch(), latency_us, now, &snap.decay)
-        {
-            return None;
-        }
+            .settle_success_fast(pick.epoch(), latency_us, now, &snap.decay)?;
         if COUNT {
             entry.count_report();
         }

@@ -56,8 +56,8 @@ pub const LB_STRATEGY_ADAPTIVE: lb_strategy = 3;
 /// Since 1.2.
 pub const LB_STRATEGY_LEAST_REQUEST: lb_strategy = 4;
 /// Peak EWMA (Finagle, Linkerd, tower): the lower peak-sensitive latency
-/// estimate x (in flight + 1) / weight of LB_OPTION_CHOICE_COUNT instances drawn
-/// at random; see LB_OPTION_PEAK_EWMA_TAU_MS and
+/// estimate x (in flight + 1) of LB_OPTION_CHOICE_COUNT instances drawn by
+/// weight; see LB_OPTION_PEAK_EWMA_TAU_MS and
 /// LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS. Since 1.2.
 pub const LB_STRATEGY_PEAK_EWMA: lb_strategy = 5;
 

@@ -43,12 +43,14 @@ pub(crate) struct LatencyAverage {
 }
 
 impl LatencyAverage {
-    pub(crate) fn new(now_us: u64) -> Self {
+    /// `peak_default_us`: what Peak EWMA prices the member at before its first
+    /// sample.
+    pub(crate) fn new(now_us: u64, peak_default_us: f64) -> Self {
         LatencyAverage {
             mean: AtomicU64::new(0),
             weight: AtomicU64::new(0),
             stamp: AtomicU64::new(now_us),
-            peak: PeakEstimate::new(),
+            peak: PeakEstimate::new(peak_default_us),
         }
     }
 
@@ -80,8 +82,6 @@ impl LatencyAverage {
             let elapsed = now_us.wrapping_sub(stamp) as i64 as f64;
             weight *= exp_neg(elapsed / decay.tau_us);
             self.peak.step(sample_us, elapsed / decay.peak_tau_us);
-        } else {
-            self.peak.raise(sample_us);
         }
         let mean = f64::from_bits(self.mean.load(Ordering::Relaxed));
         let new_weight = weight + 1.0;
@@ -91,6 +91,25 @@ impl LatencyAverage {
             .store(new_weight.min(65_536.0).to_bits(), Ordering::Relaxed);
     }
 
+    /// Whether a sample may raise the Peak EWMA estimate (`PeakEstimate::raises`).
+    #[inline(always)]
+    pub(crate) fn raises_peak(&self, sample_us: u64) -> bool {
+        self.peak.raises(sample_us)
+    }
+
+    /// `PeakEstimate::raise_whole`: a sample `raises_peak` let through.
+    #[inline(always)]
+    pub(crate) fn raise_peak_whole(&self, sample_us: u64) {
+        self.peak.raise_whole(sample_us);
+    }
+
+    /// Takes a sample into the Peak EWMA estimate between its steps: one above it
+    /// replaces it (`record` takes samples on the steps).
+    #[inline(always)]
+    pub(crate) fn raise_peak(&self, sample_us: f64) {
+        self.peak.raise(sample_us);
+    }
+
     /// The Peak EWMA estimate (us; see `PeakEstimate::get`).
     #[inline(always)]
     pub(crate) fn peak(&self) -> f64 {
@@ -98,8 +117,14 @@ impl LatencyAverage {
     }
 
     /// Fades the Peak EWMA estimate by `w` (see `PeakEstimate::fade`).
-    pub(crate) fn fade_peak(&self, w: f64) {
-        self.peak.fade(w);
+    pub(crate) fn fade_peak(&self, w: f64, default_us: f64) {
+        self.peak.fade(w, default_us);
+    }
+
+    /// What Peak EWMA prices the member at (us; `PeakEstimate::priced_us`).
+    #[inline(always)]
+    pub(crate) fn peak_priced_us(&self) -> u64 {
+        self.peak.priced_us()
     }
 
     /// The average in microseconds; 0 before any sample.
@@ -119,14 +144,14 @@ mod tests {
     fn converges_for_burst_and_trickle() {
         let tau = LatencyDecay::new(1_000.0, 10_000.0);
         // A trickle far apart: each sample nearly replaces the old level.
-        let a = LatencyAverage::new(0);
+        let a = LatencyAverage::new(0, 30_000.0);
         for i in 1..=5u64 {
             a.record(100.0, i * 10_000_000, &tau);
         }
         a.record(1000.0, 60_000_000, &tau);
         assert!(a.get() > 990.0, "{}", a.get());
         // A burst after a long history converges within a few time constants.
-        let a = LatencyAverage::new(0);
+        let a = LatencyAverage::new(0, 30_000.0);
         for t in 0..1000u64 {
             a.record(100.0, t * 1000, &tau);
         }

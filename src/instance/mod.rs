@@ -23,6 +23,10 @@ pub(crate) use health_word::HealthWord;
 use latency::LatencyAverage;
 pub(crate) use latency::LatencyDecay;
 
+/// The largest latency a report records, in microseconds (one hour); larger values
+/// count as this.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+
 /// The ordering that outcome and expiry counts are added with. A report releases its
 /// in-flight slot and then counts its outcome; `counts` reads the outcomes first and
 /// the slots second. `Release` here (with `Acquire` there) makes a reader that sees
@@ -121,7 +125,15 @@ pub(crate) enum Settled {
 }
 
 impl InstanceState {
-    pub(crate) fn new(id: u64, incarnation: u64, tag: u64, epoch: u64, now_us: u64) -> Self {
+    /// `peak_default_us`: Peak EWMA's price of it until its first sample.
+    pub(crate) fn new(
+        id: u64,
+        incarnation: u64,
+        tag: u64,
+        epoch: u64,
+        now_us: u64,
+        peak_default_us: f64,
+    ) -> Self {
         InstanceState {
             hot: CachePadded::new(Hot {
                 flight: FlightWord::new(epoch),
@@ -129,7 +141,7 @@ impl InstanceState {
                 failures: AtomicU64::new(0),
                 cancelled: AtomicU64::new(0),
                 consecutive_failures: AtomicU64::new(0),
-                latency: LatencyAverage::new(now_us),
+                latency: LatencyAverage::new(now_us, peak_default_us),
                 incarnation,
                 tag,
             }),
@@ -257,6 +269,7 @@ impl InstanceState {
                 if self.hot.consecutive_failures.load(Ordering::Relaxed) != 0 {
                     self.hot.consecutive_failures.store(0, Ordering::Relaxed);
                 }
+                self.hot.latency.raise_peak(latency_us as f64);
                 self.hot.latency.record(latency_us as f64, now_us, decay);
                 Settled::Success
             }
@@ -269,6 +282,7 @@ impl InstanceState {
                     + 1;
                 // A failure is a latency penalty in both estimates.
                 let sample = (latency_us as f64).max(penalty_us());
+                self.hot.latency.raise_peak(sample);
                 self.hot.latency.record(sample, now_us, decay);
                 Settled::Failure(streak)
             }
@@ -280,8 +294,9 @@ impl InstanceState {
     }
 
     /// `settle` of a success in the request path's common case: the slot released
-    /// in one step. False with nothing changed otherwise
-    /// (the caller then takes `settle`). Nothing here can panic.
+    /// in one step. Returns the latency recorded (at most `MAX_LATENCY_US`), or
+    /// `None` with nothing changed (the caller then takes `settle`). Nothing here
+    /// can panic.
     #[inline(always)]
     pub(crate) fn settle_success_fast(
         &self,
@@ -289,14 +304,25 @@ impl InstanceState {
         latency_us: u64,
         now_us: u64,
         decay: &LatencyDecay,
-    ) -> bool {
+    ) -> Option<u64> {
         if !self.hot.flight.release_success_fast(epoch) {
-            return false;
+            return None;
         }
         // Unconditional: the line is already written by the release above.
         self.hot.consecutive_failures.store(0, Ordering::Relaxed);
-        self.hot.latency.record(latency_us as f64, now_us, decay);
-        true
+        let mut latency_us = latency_us;
+        // Most samples are below the Peak EWMA estimate, which is at most
+        // MAX_LATENCY_US: one compare tells they need neither the clamp nor a
+        // raise of the estimate.
+        if self.hot.latency.raises_peak(latency_us) {
+            latency_us = latency_us.min(MAX_LATENCY_US);
+            self.hot.latency.raise_peak_whole(latency_us);
+        }
+        // At most MAX_LATENCY_US either way, so it converts as signed (one
+        // instruction; the compiler cannot know the estimate's bound).
+        let sample = latency_us as i64 as f64;
+        self.hot.latency.record(sample, now_us, decay);
+        Some(latency_us)
     }
 
     /// Reads the counters; outcomes before in flight, so a racing report is never
@@ -328,6 +354,12 @@ impl InstanceState {
         self.hot.latency.get()
     }
 
+    /// What Peak EWMA prices it at, in whole microseconds (request path).
+    #[inline(always)]
+    pub(crate) fn peak_priced_us(&self) -> u64 {
+        self.hot.latency.peak_priced_us()
+    }
+
     /// The Peak EWMA estimate in microseconds; before any sample, minus the
     /// fraction of the default latency it is priced at.
     #[inline(always)]
@@ -337,8 +369,8 @@ impl InstanceState {
 
     /// Decays the Peak EWMA estimate towards 0 by the factor `w` (the maintenance
     /// pass, between samples; see `PeakEstimate::fade`).
-    pub(crate) fn fade_peak_ewma(&self, w: f64) {
-        self.hot.latency.fade_peak(w);
+    pub(crate) fn fade_peak_ewma(&self, w: f64, default_us: f64) {
+        self.hot.latency.fade_peak(w, default_us);
     }
 
     /// The health score: passive evidence times the external check, in 0..=1.
@@ -350,79 +382,4 @@ impl InstanceState {
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    const NONE: LatencyDecay = LatencyDecay {
-        tau_us: 1e9,
-        step_us: u64::MAX,
-        peak_tau_us: 1e9,
-    };
-
-    fn settle(s: &InstanceState, e: u32, outcome: Outcome) -> Option<Settled> {
-        s.settle(e, outcome, 100, 0, &NONE, || 0.0)
-    }
-
-    #[test]
-    fn acquire_and_settle_balance_and_refuse_extra_reports() {
-        let s = InstanceState::new(1, 1, 7, 0, 0);
-        let e = s.try_acquire(0, pick_limit(0)).unwrap();
-        assert_eq!(s.in_flight(), 1);
-        assert_eq!(settle(&s, e, Outcome::Success), Some(Settled::Success));
-        assert_eq!(
-            settle(&s, e, Outcome::Success),
-            None,
-            "a second report of the same slot must be refused"
-        );
-        assert_eq!(s.in_flight(), 0);
-        assert_eq!(s.counts().successes, 1);
-    }
-
-    #[test]
-    fn successes_fold_from_the_word_into_the_counter_without_loss() {
-        let s = InstanceState::new(1, 1, 7, 0, 0);
-        let n = 3 * 4096 + 7;
-        for _ in 0..n {
-            let e = s.try_acquire(0, pick_limit(0)).unwrap();
-            assert!(settle(&s, e, Outcome::Success).is_some());
-        }
-        let c = s.counts();
-        assert_eq!((c.successes, c.in_flight), (n, 0));
-        let e = s.try_acquire(0, pick_limit(0)).unwrap();
-        assert_eq!(settle(&s, e, Outcome::Failure), Some(Settled::Failure(1)));
-        assert_eq!(
-            s.counts().successes,
-            n,
-            "a failure does not count as a success"
-        );
-    }
-
-    #[test]
-    fn capacity_is_a_hard_limit() {
-        let s = InstanceState::new(1, 1, 7, 0, 0);
-        assert!(s.try_acquire(0, pick_limit(2)).is_ok());
-        assert!(s.try_acquire(0, pick_limit(2)).is_ok());
-        assert_eq!(s.try_acquire(0, pick_limit(2)), Err(Full::Capacity));
-    }
-
-    #[test]
-    fn picks_two_epochs_old_expire_once() {
-        let s = InstanceState::new(1, 1, 7, 0, 0);
-        let e0 = s.try_acquire(0, pick_limit(0)).unwrap();
-        let e1 = s.try_acquire(1, pick_limit(0)).unwrap();
-        assert_eq!(s.in_flight(), 2);
-        s.expire_to(2);
-        assert_eq!(s.counts().expired, 1);
-        assert_eq!(s.in_flight(), 1);
-        assert_eq!(
-            settle(&s, e0, Outcome::Cancelled),
-            None,
-            "expired pick must not be released"
-        );
-        assert!(settle(&s, e1, Outcome::Cancelled).is_some());
-        s.expire_to(3);
-        s.expire_to(3);
-        assert_eq!(s.counts().expired, 1);
-        assert_eq!(s.counts().cancelled, 1);
-    }
-}
+mod tests;

@@ -24,13 +24,77 @@ pub(crate) struct PeakEstimate {
     /// The estimate (us) when positive; minus a fraction of the default latency
     /// before any sample. f64 bits.
     estimate: AtomicU64,
+    /// The estimate rounded down to whole microseconds (0 before any sample), so
+    /// the report path tells a sample that cannot raise it with one integer
+    /// compare (`raises`).
+    floor_us: AtomicU64,
+    /// What Peak EWMA prices the member at, in whole microseconds (at least 1):
+    /// the estimate, or before any sample the default times the fraction. An
+    /// integer, so that comparing two members' costs is integer arithmetic.
+    priced_us: AtomicU64,
+}
+
+/// `priced_us` of an estimate (`default_us`: the default latency, for one
+/// without samples), at most MAX_LATENCY_US.
+fn priced(estimate: f64, default_us: f64) -> u64 {
+    let us = if estimate > 0.0 {
+        estimate
+    } else {
+        -estimate * default_us
+    };
+    // Saturating conversion (whole microseconds, rounded down); NaN becomes 0 and
+    // then 1.
+    (us as u64).clamp(1, super::MAX_LATENCY_US)
 }
 
 impl PeakEstimate {
-    pub(crate) fn new() -> Self {
+    /// A member without samples, priced at `default_us`.
+    pub(crate) fn new(default_us: f64) -> Self {
         PeakEstimate {
             estimate: AtomicU64::new((-1.0f64).to_bits()),
+            floor_us: AtomicU64::new(0),
+            priced_us: AtomicU64::new(priced(-1.0, default_us)),
         }
+    }
+
+    /// Stores `estimate` (`default_us` prices one without samples).
+    fn set(&self, estimate: f64, default_us: f64) {
+        self.estimate.store(estimate.to_bits(), Ordering::Relaxed);
+        // Saturating conversion (a negative estimate, no sample, floors to 0),
+        // kept at most MAX_LATENCY_US so that a sample not above it needs no clamp.
+        let floor = (estimate as u64).min(super::MAX_LATENCY_US);
+        self.floor_us.store(floor, Ordering::Relaxed);
+        let priced = if floor > 0 {
+            floor
+        } else {
+            priced(estimate, default_us)
+        };
+        self.priced_us.store(priced, Ordering::Relaxed);
+    }
+
+    /// `raise` of a sample in whole microseconds, at most `MAX_LATENCY_US`, that
+    /// `raises` said may raise the estimate: it does (above the estimate's whole
+    /// microseconds is above the estimate), with no conversion back from a float.
+    #[inline(always)]
+    pub(crate) fn raise_whole(&self, sample_us: u64) {
+        self.estimate
+            .store((sample_us as i64 as f64).to_bits(), Ordering::Relaxed);
+        self.floor_us.store(sample_us, Ordering::Relaxed);
+        self.priced_us.store(sample_us.max(1), Ordering::Relaxed);
+    }
+
+    /// What Peak EWMA prices the member at (us, see `priced_us`).
+    #[inline(always)]
+    pub(crate) fn priced_us(&self) -> u64 {
+        self.priced_us.load(Ordering::Relaxed)
+    }
+
+    /// Whether a sample of `sample_us` may raise the estimate (it is above the
+    /// estimate's whole microseconds, or above `MAX_LATENCY_US`): false for most
+    /// samples, and then `raise` has nothing to do. One load and a compare.
+    #[inline(always)]
+    pub(crate) fn raises(&self, sample_us: u64) -> bool {
+        sample_us > self.floor_us.load(Ordering::Relaxed)
     }
 
     /// Takes a sample between steps: one above the estimate replaces it (the
@@ -39,7 +103,7 @@ impl PeakEstimate {
     #[inline(always)]
     pub(crate) fn raise(&self, sample_us: f64) {
         if sample_us > self.get() {
-            self.estimate.store(sample_us.to_bits(), Ordering::Relaxed);
+            self.set(sample_us, 0.0);
         }
     }
 
@@ -58,20 +122,20 @@ impl PeakEstimate {
         } else {
             (estimate - (estimate - sample_us) * one_minus_exp_neg(x)).max(FLOOR_US)
         };
-        self.estimate.store(next.to_bits(), Ordering::Relaxed);
+        self.set(next, 0.0);
     }
 
     /// Decays the estimate towards 0 by the factor `w` (exp(-elapsed / tau)),
     /// never below 1 us, and the fraction of the default of a member without
     /// samples never below `FLOOR_DEFAULT`.
-    pub(crate) fn fade(&self, w: f64) {
+    pub(crate) fn fade(&self, w: f64, default_us: f64) {
         let estimate = self.get();
         let faded = if estimate > 0.0 {
             (estimate * w).max(FLOOR_US)
         } else {
             (estimate * w).min(-FLOOR_DEFAULT)
         };
-        self.estimate.store(faded.to_bits(), Ordering::Relaxed);
+        self.set(faded, default_us);
     }
 
     /// The estimate in microseconds; before any sample, minus the fraction of the
@@ -88,7 +152,7 @@ mod tests {
 
     #[test]
     fn a_spike_is_taken_at_once_and_forgotten_over_tau() {
-        let p = PeakEstimate::new();
+        let p = PeakEstimate::new(30_000.0);
         assert_eq!(p.get(), -1.0, "no sample yet: the default");
         p.raise(1_000.0);
         assert_eq!(p.get(), 1_000.0, "the first sample replaces nothing");
@@ -125,18 +189,18 @@ mod tests {
 
     #[test]
     fn fading_goes_towards_zero_but_keeps_the_sample_mark() {
-        let p = PeakEstimate::new();
-        p.fade(0.5);
+        let p = PeakEstimate::new(30_000.0);
+        p.fade(0.5, 30_000.0);
         assert_eq!(p.get(), -0.5, "no sample: the default fades");
         for _ in 0..100 {
-            p.fade(0.5);
+            p.fade(0.5, 30_000.0);
         }
         assert_eq!(p.get(), -FLOOR_DEFAULT, "and keeps its mark");
         p.raise(8_000.0);
-        p.fade(0.5);
+        p.fade(0.5, 30_000.0);
         assert_eq!(p.get(), 4_000.0);
         for _ in 0..100 {
-            p.fade(0.5);
+            p.fade(0.5, 30_000.0);
         }
         assert_eq!(p.get(), FLOOR_US, "a faded estimate still has samples");
         p.raise(3_000.0);

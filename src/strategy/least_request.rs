@@ -137,7 +137,8 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, &w)| {
-                let state = crate::sync::Arc::new(InstanceState::new(i as u64, 1, 0, 0, 0));
+                let state =
+                    crate::sync::Arc::new(InstanceState::new(i as u64, 1, 0, 0, 0, 30_000.0));
                 Member::new(&crate::Instance::new(i as u64).weight(w), state)
             })
             .collect();

@@ -16,15 +16,13 @@
 use super::choices::Draws;
 use super::{Choose, Chosen, Outlook, PickCtx, SetView};
 use crate::instance::InstanceState;
-use crate::load::{cheaper, peak_estimate};
+use crate::load::peak_estimate;
 use crate::member::Member;
 
 pub(crate) struct PeakEwma;
 
 pub(crate) struct Table {
     draws: Draws,
-    /// The latency of a member without samples (us).
-    default_us: f64,
     /// Two choices: the first attempt applies.
     first: bool,
 }
@@ -42,15 +40,11 @@ impl Choose for PeakEwma {
         Table {
             first: draws.count() == 2,
             draws,
-            default_us: default_us(set),
         }
     }
 
     fn choose(table: &Table, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
-        let d = table.default_us;
-        table
-            .draws
-            .choose(ctx, |c, wc, b, wb| beats(d, c, wc, b, wb))
+        table.draws.choose(ctx, beats)
     }
 
     /// Two draws, the cheaper one taking the pick in its common case (two choices).
@@ -62,7 +56,7 @@ impl Choose for PeakEwma {
         let (a, b) = table.draws.two(ctx)?;
         let (ma, mb) = (ctx.members.get(a)?, ctx.members.get(b)?);
         let (wa, wb) = (ma.state.flight_word(), mb.state.flight_word());
-        let better = beats(table.default_us, mb, wb, ma, wa);
+        let better = beats(mb, wb, ma, wa);
         let (idx, member, w) = if better { (b, mb, wb) } else { (a, ma, wa) };
         ctx.take_from(idx, member, w)
     }
@@ -78,12 +72,9 @@ impl Choose for PeakEwma {
 /// Whether `c` (in-flight word `wc`) costs less than `b` (`wb`), drawn before it.
 /// No call, no panic site.
 #[inline(always)]
-fn beats(default_us: f64, c: &Member, wc: u64, b: &Member, wb: u64) -> bool {
-    let fc = InstanceState::in_flight_of(wc);
-    let fb = InstanceState::in_flight_of(wb);
-    let (lc, lb) = (
-        peak_estimate(&c.state, default_us),
-        peak_estimate(&b.state, default_us),
-    );
-    cheaper(lc, fc, 1, lb, fb, 1)
+fn beats(c: &Member, wc: u64, b: &Member, wb: u64) -> bool {
+    // Prices are at most MAX_LATENCY_US (< 2^32) and in-flight counts below 2^21:
+    // the products fit in 64 bits.
+    let cost = |m: &Member, w: u64| m.state.peak_priced_us() * (InstanceState::in_flight_of(w) + 1);
+    cost(c, wc) < cost(b, wb)
 }
