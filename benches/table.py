@@ -11,7 +11,8 @@ import os
 import sys
 
 root = sys.argv[1] if len(sys.argv) > 1 else "target/criterion"
-STRATEGIES = ["round_robin", "least_connections", "weighted_response_time", "adaptive"]
+STRATEGIES = ["round_robin", "least_connections", "weighted_response_time", "adaptive",
+              "least_request", "peak_ewma"]
 SIZES = ["4", "64", "1024"]
 
 med = {}  # (group, function, value) -> median in ns

@@ -308,7 +308,7 @@ fn knob_f64(r: &mut Rd, lo: f64, hi: f64) -> f64 {
 /// Mutates one field of `c` (any value, valid or not).
 fn mutate_config(r: &mut Rd, c: &mut Config) {
     match r.u8() % 21 {
-        0 => c.strategy = Strategy::ALL[(r.u8() % 4) as usize],
+        0 => c.strategy = Strategy::ALL[(r.u8() as usize) % Strategy::ALL.len()],
         1 => c.seed = r.u64(),
         2 => {
             c.pick_timeout_ms = match r.u8() % 6 {
@@ -1864,7 +1864,7 @@ impl<'a> H<'a> {
                 }
             }
             16 => {
-                let s = Strategy::ALL[(r.u8() % 4) as usize];
+                let s = Strategy::ALL[(r.u8() as usize) % Strategy::ALL.len()];
                 trace!("  set_strategy {s:?}");
                 self.lb.set_strategy(s);
                 self.cfg.strategy = s;
@@ -2007,7 +2007,7 @@ const fn opt(id: u32, lo: f64, lo_open: bool, hi: f64, hi_open: bool, int: bool)
 }
 
 /// The ranges documented in lb.h, one per LB_OPTION_*.
-static OPTS: [Opt; 22] = [
+static OPTS: [Opt; 26] = [
     opt(
         LB_OPTION_PICK_TIMEOUT_MS,
         0.0,
@@ -2118,6 +2118,24 @@ static OPTS: [Opt; 22] = [
         false,
         true,
     ),
+    opt(LB_OPTION_CHOICE_COUNT, 2.0, false, 8.0, false, true),
+    opt(LB_OPTION_ACTIVE_REQUEST_BIAS, 0.0, false, 10.0, false, false),
+    opt(
+        LB_OPTION_PEAK_EWMA_TAU_MS,
+        1.0,
+        false,
+        3_600_000.0,
+        false,
+        false,
+    ),
+    opt(
+        LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS,
+        0.001,
+        false,
+        3_600_000.0,
+        false,
+        false,
+    ),
     opt(
         LB_OPTION_SLOW_START_WINDOW_MS,
         0.0,
@@ -2163,9 +2181,10 @@ fn option_valid(cur: &[f64; 20], id: u32, v: f64) -> bool {
 }
 
 fn sel_strategy_u32(r: &mut Rd) -> u32 {
+    let known = Strategy::ALL.len() as u32;
     match r.u8() % 8 {
-        0..=4 => (r.u8() % 4) as u32,
-        5 => 4,
+        0..=4 => r.u8() as u32 % known,
+        5 => known,
         6 => u32::MAX,
         _ => r.u32(),
     }
@@ -2553,7 +2572,7 @@ impl<'a> H<'a> {
     fn ffi_op(&mut self, r: &mut Rd, checked: bool) {
         let sub = r.u8() % 18;
         if self.ffi.h.is_null() && sub != 0 {
-            self.ffi_create((r.u8() % 4) as u32, r.u16() as u64);
+            self.ffi_create(r.u8() as u32 % Strategy::ALL.len() as u32, r.u16() as u64);
         }
         let h = self.ffi.h;
         match sub {
@@ -2592,7 +2611,7 @@ impl<'a> H<'a> {
                 }
                 lb_balancer_free(ptr::null_mut());
                 if r.bool() {
-                    let s = (r.u8() % 4) as u32;
+                    let s = r.u8() as u32 % Strategy::ALL.len() as u32;
                     let seed = r.u16() as u64;
                     self.ffi_create(s, seed);
                 }
@@ -2604,7 +2623,7 @@ impl<'a> H<'a> {
                     lb_set_strategy(ptr::null_mut(), 0),
                     LB_STATUS_NULL_POINTER,
                 );
-                let pre = if s >= 4 {
+                let pre = if Strategy::from_u32(s).is_none() {
                     self.ffi_pre(checked, "lb_set_strategy")
                 } else {
                     None
@@ -3032,7 +3051,7 @@ impl<'a> H<'a> {
 
 fn run(data: &[u8]) {
     let mut r = Rd::new(data);
-    let strategy = Strategy::ALL[(r.u8() % 4) as usize];
+    let strategy = Strategy::ALL[(r.u8() as usize) % Strategy::ALL.len()];
     let flags = r.u8();
     let start = match (flags >> 1) & 3 {
         0 => 0,
