@@ -2007,7 +2007,10 @@ const fn opt(id: u32, lo: f64, lo_open: bool, hi: f64, hi_open: bool, int: bool)
 }
 
 /// The ranges documented in lb.h, one per LB_OPTION_*.
-static OPTS: [Opt; 26] = [
+/// Options the header documents (ids 1..=N_OPTS).
+const N_OPTS: usize = 26;
+
+static OPTS: [Opt; N_OPTS] = [
     opt(
         LB_OPTION_PICK_TIMEOUT_MS,
         0.0,
@@ -2161,7 +2164,7 @@ fn opt_of(id: u32) -> Option<&'static Opt> {
 
 /// Whether lb_set_option(option, v) must succeed given the current values `cur`
 /// (indexed by option id), per the header's ranges and cross-option rules.
-fn option_valid(cur: &[f64; 20], id: u32, v: f64) -> bool {
+fn option_valid(cur: &[f64; N_OPTS + 1], id: u32, v: f64) -> bool {
     let Some(o) = opt_of(id) else { return false };
     if !v.is_finite() || (o.int && v.fract() != 0.0) {
         return false;
@@ -2203,7 +2206,7 @@ fn sel_option_id(r: &mut Rd) -> u32 {
 struct Ffi {
     h: *mut lb_balancer,
     m: Model,
-    opts: [f64; 20],
+    opts: [f64; N_OPTS + 1],
     seed: u64,
     origin: Instant,
 }
@@ -2265,7 +2268,7 @@ impl Ffi {
         Ffi {
             h: ptr::null_mut(),
             m: Model::new("C ABI", 300_000_000, false, Strategy::RoundRobin),
-            opts: [0.0; 20],
+            opts: [0.0; N_OPTS + 1],
             seed: 0,
             origin,
         }
