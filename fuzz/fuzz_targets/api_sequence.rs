@@ -946,6 +946,8 @@ impl Model {
             Strategy::RoundRobin as u32,
             Strategy::LeastConnections as u32,
             Strategy::WeightedResponseTime as u32,
+            Strategy::LeastRequest as u32,
+            Strategy::PeakEwma as u32,
         ];
         if self.strategy == Strategy::Adaptive {
             if !concrete.contains(&s.active) {
@@ -2594,7 +2596,7 @@ impl<'a> H<'a> {
                 let s = sel_strategy_u32(r);
                 let mut out: *mut lb_balancer = ptr::dangling_mut();
                 let st = lb_balancer_new(s, &mut out);
-                if s < 4 {
+                if Strategy::from_u32(s).is_some() {
                     expect_status("lb_balancer_new", st, LB_STATUS_OK);
                     if out.is_null() {
                         violation!("lb_balancer_new: OK but NULL handle");
