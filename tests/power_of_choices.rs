@@ -142,16 +142,14 @@ fn more_choices_see_more_of_the_set() {
     assert!((1..=8).any(|id| count(&held, id) != 10));
 }
 
-#[test]
-fn peak_ewma_reacts_to_a_spike_within_one_sample_and_forgets_it_over_tau() {
-    let (b, clock) = manual(peak(1.0));
-    b.set_instances(&ids(2)).unwrap();
+/// 200 select + report cycles at 1 ms on two members, then a pick of member 1
+/// (the other picks reported at 1 ms), left for the caller to report.
+fn warm_then_pick_member_1(b: &lb::Balancer, clock: &lb::ManualClock) -> Pick {
     for _ in 0..200 {
         clock.advance_us(1_000);
-        cycle(&b, Outcome::Success, 1_000);
+        cycle(b, Outcome::Success, 1_000);
     }
-    // One slow answer from member 1.
-    let p = (0..1_000)
+    (0..1_000)
         .find_map(|_| {
             let p = b.select().unwrap();
             if p.instance_id() == 1 {
@@ -160,14 +158,28 @@ fn peak_ewma_reacts_to_a_spike_within_one_sample_and_forgets_it_over_tau() {
             b.report(&p, Outcome::Success, 1_000).unwrap();
             None
         })
-        .unwrap_or_else(|| panic!("member 1 never picked: {:?}", b.all_health()));
+        .unwrap_or_else(|| panic!("member 1 never picked: {:?}", b.all_health()))
+}
+
+/// How many of `n` select + report cycles at 1 ms go to member 1.
+fn picks_of_member_1(b: &lb::Balancer, clock: &lb::ManualClock, n: usize) -> usize {
+    (0..n)
+        .filter(|_| {
+            clock.advance_us(1_000);
+            cycle(b, Outcome::Success, 1_000) == 1
+        })
+        .count()
+}
+
+#[test]
+fn peak_ewma_reacts_to_a_spike_within_one_sample_and_forgets_it_over_tau() {
+    let (b, clock) = manual(peak(1.0));
+    b.set_instances(&ids(2)).unwrap();
+    // One slow answer from member 1.
+    let p = warm_then_pick_member_1(&b, &clock);
     b.report(&p, Outcome::Success, 100_000).unwrap();
     // Right after it, member 1 loses every comparison.
-    let mut ones = 0;
-    for _ in 0..100 {
-        clock.advance_us(1_000);
-        ones += (cycle(&b, Outcome::Success, 1_000) == 1) as usize;
-    }
+    let ones = picks_of_member_1(&b, &clock, 100);
     assert_eq!(ones, 0, "the spike was not seen at once");
     // A few time constants (10 s each) later it is forgotten: member 1 is back.
     let mut ones = 0;
@@ -185,27 +197,10 @@ fn peak_ewma_reacts_to_a_spike_within_one_sample_and_forgets_it_over_tau() {
 fn peak_ewma_prices_a_failure_as_a_latency_penalty() {
     let (b, clock) = manual(peak(1.0));
     b.set_instances(&ids(2)).unwrap();
-    for _ in 0..200 {
-        clock.advance_us(1_000);
-        cycle(&b, Outcome::Success, 1_000);
-    }
     // Member 1 fails fast (in 10 us): it must not look fast.
-    let p = (0..1_000)
-        .find_map(|_| {
-            let p = b.select().unwrap();
-            if p.instance_id() == 1 {
-                return Some(p);
-            }
-            b.report(&p, Outcome::Success, 1_000).unwrap();
-            None
-        })
-        .unwrap_or_else(|| panic!("member 1 never picked: {:?}", b.all_health()));
+    let p = warm_then_pick_member_1(&b, &clock);
     b.report(&p, Outcome::Failure, 10).unwrap();
-    let mut ones = 0;
-    for _ in 0..100 {
-        clock.advance_us(1_000);
-        ones += (cycle(&b, Outcome::Success, 1_000) == 1) as usize;
-    }
+    let ones = picks_of_member_1(&b, &clock, 100);
     assert_eq!(ones, 0, "a fast failure made member 1 look cheap");
 }
 

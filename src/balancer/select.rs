@@ -127,7 +127,7 @@ impl Balancer {
         );
         if !snap.trial.is_empty() {
             if let Some((idx, e)) = trial_pick(snap, &mut ctx) {
-                return Ok(self.make_pick(snap, idx, e));
+                return Ok(snap.members[idx].pick(idx, e));
             }
         }
         let strategy = self.dispatch.running_raw();
@@ -137,15 +137,10 @@ impl Balancer {
             chosen = snap.tables.choose(strategy, &mut ctx);
         }
         match chosen {
-            Some((idx, e)) => Ok(self.make_pick(snap, idx, e)),
+            Some((idx, e)) => Ok(snap.members[idx].pick(idx, e)),
             None if ctx.at_ceiling.get() => Err(Refused::InFlightLimit),
             None => Err(Refused::NoInstance),
         }
-    }
-
-    #[inline(always)]
-    fn make_pick(&self, snap: &Snapshot, idx: usize, epoch: u32) -> Pick {
-        snap.members[idx].pick(idx, epoch)
     }
 
     /// The tag of a new incarnation: the balancer's key mixed with the id and the

@@ -164,17 +164,6 @@ enum Phase {
     },
 }
 
-/// What an evaluation did, for the caller's records and the tests.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Move {
-    /// A trial of the strategy began.
-    Trial(Strategy),
-    /// Adaptive settled on a strategy: (from, to).
-    Switch(Strategy, Strategy),
-    /// A trial ended without a switch.
-    Back(Strategy),
-}
-
 /// The evaluation state, owned by the maintenance pass.
 pub(crate) struct AdaptiveEval {
     incumbent: Strategy,
@@ -260,13 +249,8 @@ impl AdaptiveEval {
         Some(mean * tail_ratio(&obs.set, obs.median_us) / TAIL_RATIO_ALIKE)
     }
 
-    /// Called by every maintenance pass; returns what it did, if anything.
-    pub(crate) fn evaluate(
-        &mut self,
-        obs: &Observation<'_>,
-        cfg: &Config,
-        dispatch: &Dispatch,
-    ) -> Option<Move> {
+    /// Called by every maintenance pass.
+    pub(crate) fn evaluate(&mut self, obs: &Observation<'_>, cfg: &Config, dispatch: &Dispatch) {
         // Someone else moved the running strategy (a racing reconfiguration):
         // measure what runs now.
         let running = dispatch.running();
@@ -276,7 +260,7 @@ impl AdaptiveEval {
         };
         if running != expected {
             self.restart(running, obs);
-            return None;
+            return;
         }
         let done = obs.measure.completed.saturating_sub(self.start.completed);
         let elapsed = obs.now_us.saturating_sub(self.start_us);
@@ -294,7 +278,7 @@ impl AdaptiveEval {
                     && elapsed >= min_us / TRIAL_SHARE)
                     || timed_out;
                 if !losing && !over {
-                    return None;
+                    return;
                 }
                 let won = !losing
                     && cost.is_some_and(|c| c < incumbent_cost * (1.0 - cfg.adaptive_hysteresis));
@@ -307,25 +291,26 @@ impl AdaptiveEval {
                     self.reference = cost;
                     self.settle(challenger);
                     dispatch.count_switch();
-                    return Some(Move::Switch(from, challenger));
+                    return;
                 }
                 self.lose(challenger);
                 dispatch.run(challenger, self.incumbent);
-                Some(Move::Back(challenger))
             }
             Phase::Measuring => {
                 if !((done >= window && elapsed >= min_us) || timed_out) {
-                    return None;
+                    return;
                 }
                 let cost = self.cost(obs, MIN_JUDGED);
                 let load = self.load(obs, elapsed);
                 self.start_window(obs);
-                let cost = cost?;
+                let Some(cost) = cost else {
+                    return;
+                };
                 self.windows += 1;
                 if let Some((previous, previous_cost, settled)) = self.confirm.take() {
                     if !settled {
                         self.confirm = Some((previous, previous_cost, true));
-                        return None;
+                        return;
                     }
                     if cost > previous_cost * (1.0 - cfg.adaptive_hysteresis) {
                         // The switch did not hold up over a whole window.
@@ -334,9 +319,8 @@ impl AdaptiveEval {
                         if dispatch.switch(from, previous) {
                             self.incumbent = previous;
                             self.reference = Some(previous_cost);
-                            return Some(Move::Switch(from, previous));
                         }
-                        return None;
+                        return;
                     }
                 }
                 self.note_cost(cost, cfg);
@@ -373,13 +357,7 @@ impl AdaptiveEval {
 
     /// Starts a trial of the candidate the model prices lowest among those due and
     /// not priced out.
-    fn try_candidate(
-        &mut self,
-        obs: &Observation<'_>,
-        load: f64,
-        cost: f64,
-        dispatch: &Dispatch,
-    ) -> Option<Move> {
+    fn try_candidate(&mut self, obs: &Observation<'_>, load: f64, cost: f64, dispatch: &Dispatch) {
         let outlook = Outlook {
             median_us: obs.median_us,
             load,
@@ -400,15 +378,16 @@ impl AdaptiveEval {
                 best = Some((s, price));
             }
         }
-        let (challenger, _) = best?;
+        let Some((challenger, _)) = best else {
+            return;
+        };
         if !dispatch.begin_trial(self.incumbent, challenger) {
-            return None;
+            return;
         }
         self.phase = Phase::Trial {
             challenger,
             incumbent_cost: cost,
         };
-        Some(Move::Trial(challenger))
     }
 
     /// A candidate lost: it waits twice as long as last time.

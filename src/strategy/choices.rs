@@ -9,7 +9,7 @@
 //! times.
 
 use super::alias::AliasTable;
-use super::{PickCtx, Scratch, SetView};
+use super::{Chosen, PickCtx, Scratch, SetView};
 use crate::member::Member;
 
 /// The most members one pick draws (`Config::choice_count`'s upper bound).
@@ -81,6 +81,26 @@ impl Draws {
             Some(t) => t.pick(r),
             None => below(r, self.idx.len()),
         }
+    }
+
+    /// A first attempt over two distinct draws: the second takes the pick when
+    /// `beats(second, its word, first, its word)`, else the first does, in one
+    /// compare-and-swap on the word it was judged by. No panic site.
+    #[inline(always)]
+    pub(crate) fn first<'a>(
+        &self,
+        ctx: &mut PickCtx<'a>,
+        beats: impl Fn(&Member, u64, &Member, u64) -> bool,
+    ) -> Option<Chosen<'a>> {
+        let (a, b) = self.two(ctx)?;
+        let (ma, mb) = (ctx.members.get(a)?, ctx.members.get(b)?);
+        let (wa, wb) = (ma.state.flight_word(), mb.state.flight_word());
+        let (idx, member, w) = if beats(mb, wb, ma, wa) {
+            (b, mb, wb)
+        } else {
+            (a, ma, wa)
+        };
+        ctx.take_from(idx, member, w)
     }
 
     /// Two distinct draws (members' indices), for a first attempt; `None` when

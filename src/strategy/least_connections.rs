@@ -102,11 +102,7 @@ impl Choose for LeastConnections {
     /// queues form, equal picks in flight per weight make a member's share its
     /// weight over its latency (Little's law). In between, a blend of the two.
     fn predicted_share(set: &SetView<'_>, idx: usize, outlook: &Outlook) -> f64 {
-        let m = &set.members[idx];
-        let latency = crate::load::latency_estimate(&m.state, outlook.median_us);
-        let speed = outlook.median_us.max(1.0) / latency;
-        let q = outlook.queueing();
-        m.weight as f64 * ((1.0 - q) + q * speed)
+        outlook.load_aware_share(&set.members[idx])
     }
 }
 

@@ -13,7 +13,6 @@
 use super::choices::Draws;
 use super::{Choose, Chosen, Outlook, PickCtx, SetView};
 use crate::instance::InstanceState;
-use crate::load::latency_estimate;
 use crate::member::Member;
 
 pub(crate) struct LeastRequest;
@@ -73,25 +72,16 @@ impl Choose for LeastRequest {
             return None;
         }
         let rule = table.rule;
-        let (a, b) = table.draws.two(ctx)?;
-        let (ma, mb) = (ctx.members.get(a)?, ctx.members.get(b)?);
-        let (wa, wb) = (ma.state.flight_word(), mb.state.flight_word());
-        let (idx, member, w) = if beats_plain(rule, mb, wb, ma, wa) {
-            (b, mb, wb)
-        } else {
-            (a, ma, wa)
-        };
-        ctx.take_from(idx, member, w)
+        table
+            .draws
+            .first(ctx, |c, wc, b, wb| beats_plain(rule, c, wc, b, wb))
     }
 
     /// As least connections: idle, ties leave the weighted first draw standing
     /// (shares follow the weights); as queues form, equal requests in flight give
     /// shares in proportion to weight / latency (Little's law).
     fn predicted_share(set: &SetView<'_>, idx: usize, outlook: &Outlook) -> f64 {
-        let m = &set.members[idx];
-        let speed = outlook.median_us.max(1.0) / latency_estimate(&m.state, outlook.median_us);
-        let q = outlook.queueing();
-        m.weight as f64 * ((1.0 - q) + q * speed)
+        outlook.load_aware_share(&set.members[idx])
     }
 }
 

@@ -304,6 +304,17 @@ impl Outlook {
     pub fn queueing(&self) -> f64 {
         self.load / (1.0 + self.load)
     }
+
+    /// The predicted share of `m` under a strategy that sees load but not latency
+    /// (least connections, least request): idle, ties leave shares to the weights;
+    /// as queues form, equal picks in flight per weight give weight / latency
+    /// (Little's law); in between, a blend by `queueing`.
+    pub fn load_aware_share(&self, m: &Member) -> f64 {
+        let latency = crate::load::latency_estimate(&m.state, self.median_us);
+        let speed = self.median_us.max(1.0) / latency;
+        let q = self.queueing();
+        m.weight as f64 * ((1.0 - q) + q * speed)
+    }
 }
 
 macro_rules! registry {

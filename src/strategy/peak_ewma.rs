@@ -53,12 +53,7 @@ impl Choose for PeakEwma {
         if !table.first {
             return None;
         }
-        let (a, b) = table.draws.two(ctx)?;
-        let (ma, mb) = (ctx.members.get(a)?, ctx.members.get(b)?);
-        let (wa, wb) = (ma.state.flight_word(), mb.state.flight_word());
-        let better = beats(mb, wb, ma, wa);
-        let (idx, member, w) = if better { (b, mb, wb) } else { (a, ma, wa) };
-        ctx.take_from(idx, member, w)
+        table.draws.first(ctx, beats)
     }
 
     /// Draws by weight, and at equal requests in flight the cheaper estimate
