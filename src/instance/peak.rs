@@ -122,7 +122,21 @@ impl PeakEstimate {
         } else {
             (estimate - (estimate - sample_us) * one_minus_exp_neg(x)).max(FLOOR_US)
         };
-        self.set(next, 0.0);
+        self.set_sampled(next);
+    }
+
+    /// `set` of an estimate with samples: `sample_us` and the estimate are in
+    /// [0, MAX_LATENCY_US], so is `next`, and its whole microseconds need only the
+    /// signed conversion (one instruction; the unsigned, saturating one is a
+    /// dozen). The clamp keeps a value outside that range (none reaches here)
+    /// harmless.
+    #[inline(always)]
+    fn set_sampled(&self, next: f64) {
+        let next = next.clamp(0.0, super::MAX_LATENCY_US as f64);
+        self.estimate.store(next.to_bits(), Ordering::Relaxed);
+        let floor = next as i64 as u64;
+        self.floor_us.store(floor, Ordering::Relaxed);
+        self.priced_us.store(floor.max(1), Ordering::Relaxed);
     }
 
     /// Decays the estimate towards 0 by the factor `w` (exp(-elapsed / tau)),
