@@ -24,6 +24,7 @@ mod balancer;
 mod clock;
 mod config;
 mod error;
+mod hash;
 pub mod ffi;
 mod health;
 mod instance;
@@ -42,6 +43,7 @@ pub use balancer::{Balancer, PickGuard, MAX_LATENCY_US};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::Config;
 pub use error::Error;
+pub use hash::hash_bytes;
 pub use instance::IN_FLIGHT_MAX;
 pub use types::{HealthStatus, Instance, LoadBalancerStats, Outcome, Pick, Strategy};
 

@@ -95,7 +95,7 @@ for v in modules:
 
 # Bottom to top; each entry lists the modules (and their children) of one layer.
 LAYERS = [
-    ["sync", "clock", "types", "error", "config", "options"],
+    ["sync", "clock", "types", "error", "config", "options", "hash"],
     ["instance"],
     ["member"],
     ["health", "load", "slow_start"],
