@@ -2,8 +2,10 @@
 //! Trees", STOC 1997), sized the way Envoy's ring hash balancer sizes it (a
 //! minimum and a maximum number of points, by default 1,024 and 8M): each node
 //! owns several points on a 64-bit circle, and a key goes to the first point at
-//! or after its hash. A node's points do not depend on the other nodes, so a
-//! change of membership moves only the keys whose points came or went.
+//! or after its hash. Where a node's points lie depends only on its id, so a
+//! change of membership moves only the keys whose points came or went; but how
+//! many points each node has is its share of the total weight, so with this
+//! sizing the nodes that stay also gain or shed a few (see `build`).
 //!
 //! Pure and deterministic: the ring depends only on the set of (id, weight)
 //! pairs and the two size bounds, never on the order the nodes are given in or on
