@@ -55,7 +55,7 @@
 /**
  * Minor version of lb: a new minor version only adds to the ABI.
  */
-#define LB_VERSION_MINOR 2
+#define LB_VERSION_MINOR 3
 
 /**
  * Patch version of lb.
@@ -463,6 +463,32 @@ typedef uint32_t lb_option;
 #define LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT 26
 
 /**
+ * LB_STRATEGY_MAGLEV: entries of the lookup table, which must be a prime
+ * (LB_STATUS_INVALID_ARGUMENT otherwise; 65537 is Envoy's default). More entries
+ * follow weights more closely and move fewer keys when the set changes; the
+ * table takes 4 bytes an entry and is rebuilt, off the request path, when the
+ * set's ids or weights (or this size) change. Since 1.3.
+ * Range: [17, 5000011], whole numbers. Default: 65537.
+ */
+#define LB_OPTION_MAGLEV_TABLE_SIZE 27
+
+/**
+ * LB_STRATEGY_RING_HASH: the fewest points on the ring (Envoy's default); each
+ * instance gets points in proportion to its weight, at least one. Must not
+ * exceed LB_OPTION_RING_HASH_MAX_SIZE. Since 1.3.
+ * Range: [1, 8388608], whole numbers. Default: 1024.
+ */
+#define LB_OPTION_RING_HASH_MIN_SIZE 28
+
+/**
+ * LB_STRATEGY_RING_HASH: the most points on the ring (Envoy's default, 8M),
+ * which caps the ring of a set with very unequal weights (16 bytes a point).
+ * Since 1.3.
+ * Range: [1, 8388608], whole numbers. Default: 8388608.
+ */
+#define LB_OPTION_RING_HASH_MAX_SIZE 29
+
+/**
  * Success.
  */
 #define LB_STATUS_OK 0
@@ -557,6 +583,22 @@ typedef uint32_t lb_option;
  * LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS. Since 1.2.
  */
 #define LB_STRATEGY_PEAK_EWMA 5
+
+/**
+ * Consistent hashing by Google's Maglev lookup table (LB_OPTION_MAGLEV_TABLE_SIZE
+ * entries): lb_select_key() sends a key to the same instance while the set and
+ * its health stay the same, with one table lookup; lb_select() runs round robin.
+ * Since 1.3.
+ */
+#define LB_STRATEGY_MAGLEV 6
+
+/**
+ * Consistent hashing on a ring (Karger et al.; Envoy's ring hash), of
+ * LB_OPTION_RING_HASH_MIN_SIZE to LB_OPTION_RING_HASH_MAX_SIZE points:
+ * lb_select_key() as for LB_STRATEGY_MAGLEV, by binary search; lb_select() runs
+ * round robin. Since 1.3.
+ */
+#define LB_STRATEGY_RING_HASH 7
 
 /**
  * The instance served the request.
@@ -752,6 +794,67 @@ lb_status lb_report(struct lb_balancer *lb,
                     const struct lb_pick *pick,
                     lb_outcome outcome,
                     uint64_t latency_us);
+
+/**
+ * Selects an instance for a request with key `key` and writes the pick to
+ * `*out`. `key` is a 64-bit hash of the caller's key (a user id, a session
+ * cookie, a cache key), such as lb_hash_bytes() of its bytes; lb mixes it
+ * further, so plain integers work too.
+ *
+ * Under LB_STRATEGY_MAGLEV and LB_STRATEGY_RING_HASH the same key goes to the
+ * same instance while the set and its health stay the same, in every process
+ * with the same set (the mapping depends only on the instances' ids and
+ * weights and the table options). When that instance cannot take the request
+ * (ejected, at capacity) the key goes to the next instance in table order that
+ * can, the same one each time, and comes back when it can again; instances on
+ * probation get their trial traffic from keyed selects too. Under every other
+ * strategy the key is ignored and this selects as lb_select() does. The pick is
+ * an ordinary pick: report it with lb_report(). Since 1.3.
+ *
+ * Thread safety: as lb_select().
+ * Ownership: borrows `lb`; `*out` is the caller's memory, zeroed on any failure
+ * when `out` is not NULL.
+ *
+ * Errors: as lb_select(): LB_STATUS_NULL_POINTER (`lb` or `out` is NULL),
+ * LB_STATUS_NO_INSTANCE, LB_STATUS_IN_FLIGHT_LIMIT, LB_STATUS_INTERNAL.
+ */
+lb_status lb_select_key(struct lb_balancer *lb, uint64_t key, struct lb_pick *out);
+
+/**
+ * Like lb_select_key(), but avoids the `exclude_count` ids at `exclude_ids` (the
+ * instances already tried, for a retry) while any other instance can take the
+ * request: the key goes along the table past them, to the same instance each
+ * time. When none can, it selects as lb_select_key() would. Unknown ids in the
+ * list are ignored. Since 1.3.
+ *
+ * Thread safety: as lb_select().
+ * Ownership: borrows `lb` and the id array for the call; `*out` is the caller's
+ * memory, zeroed on any failure when `out` is not NULL.
+ *
+ * Errors: LB_STATUS_NULL_POINTER (`lb` or `out` is NULL, or `exclude_ids` is NULL
+ * with `exclude_count` > 0), LB_STATUS_INVALID_ARGUMENT (an impossible
+ * `exclude_count`), LB_STATUS_NO_INSTANCE, LB_STATUS_IN_FLIGHT_LIMIT,
+ * LB_STATUS_INTERNAL.
+ */
+lb_status lb_select_key_excluding(struct lb_balancer *lb,
+                                  uint64_t key,
+                                  const uint64_t *exclude_ids,
+                                  size_t exclude_count,
+                                  struct lb_pick *out);
+
+/**
+ * The 64-bit hash lb gives keys: XXH3-64 with seed 0 (the xxHash family) of
+ * the `len` bytes at `data`, the same value in every process and from every
+ * binding (Rust's `lb::hash_bytes`, C++'s `lb::hash_bytes`, Go's
+ * `lb.HashBytes`). Fixed for all of 1.x. `data` may be NULL when `len` is 0 (the
+ * empty input); NULL with `len` > 0 returns 0 (which is not the hash of any
+ * short input, but may be a hash: check your pointer). Since 1.3.
+ *
+ * Thread safety: may be called from any thread at any time; no lock, no
+ * allocation, no system call.
+ * Ownership: borrows the bytes for the call.
+ */
+uint64_t lb_hash_bytes(const void *data, size_t len);
 
 /**
  * Writes the balancer-wide totals to `*out`, after applying any due expiry.

@@ -153,6 +153,22 @@ pub struct Config {
     /// gets at least (from its first moment).
     /// Range: [0, 100]. Default: 10.
     pub slow_start_min_weight_percent: f64,
+    /// Maglev: entries of the lookup table, which must be a prime (65537 is
+    /// Envoy's default; 5000011 its largest). More entries follow weights more
+    /// closely and move fewer keys when the set changes; the table takes 4 bytes
+    /// an entry and is rebuilt, off the request path, when the set's ids or
+    /// weights (or this size) change.
+    /// Range: [17, 5000011], whole numbers. Default: 65537.
+    pub maglev_table_size: u32,
+    /// Ring hash: the fewest points on the ring (Envoy's default). Each instance
+    /// gets points in proportion to its weight, at least one; more points follow
+    /// weights more closely. Must not exceed `ring_hash_max_size`.
+    /// Range: [1, 8388608], whole numbers. Default: 1024.
+    pub ring_hash_min_size: u64,
+    /// Ring hash: the most points on the ring (Envoy's default, 8M), which caps
+    /// the ring of a set with very unequal weights (16 bytes a point).
+    /// Range: [1, 8388608], whole numbers. Default: 8388608.
+    pub ring_hash_max_size: u64,
 }
 
 impl Config {
@@ -188,6 +204,9 @@ impl Config {
         slow_start_window_ms: 0,
         slow_start_aggression: 0.0,
         slow_start_min_weight_percent: 0.0,
+        maglev_table_size: 0,
+        ring_hash_min_size: 0,
+        ring_hash_max_size: 0,
     };
 }
 

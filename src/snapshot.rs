@@ -7,6 +7,7 @@ use crate::health;
 use crate::instance::LatencyDecay;
 use crate::member::Member;
 use crate::slow_start;
+use crate::strategy::keyed::Keyed;
 use crate::strategy::{SetView, Tables};
 use crate::sync::{Arc, AtomicU64, Ordering, SnapshotCell};
 use crate::types::Instance;
@@ -28,6 +29,8 @@ pub(crate) struct Snapshot {
     pub healthy_count: u32,
     /// The strategies' tables over `selectable`.
     pub tables: Tables,
+    /// The hashing strategies' table, when one is configured.
+    pub keyed: Option<Keyed>,
     /// The configuration in force, copied here so the request path reads no lock.
     pub cfg: Config,
     /// The latency time constants, precomputed for the report path.
@@ -36,21 +39,25 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     pub(crate) fn empty(cfg: Config) -> Snapshot {
-        Snapshot::build(0, Vec::new(), cfg, 0)
+        Snapshot::build(0, Vec::new(), cfg, 0, None)
     }
 
     /// Builds a snapshot of `members` (with their configured weights, and the
     /// health view of the snapshot before), taking the health view from the
     /// members' live state (`health::selectable`, the rule the staleness check uses
     /// too) and the weights from slow start at `now_us`. A member that comes back
-    /// into service here begins its slow start.
+    /// into service here begins its slow start. A hashing strategy's table is
+    /// `prev`'s (the snapshot before) when the set's ids, weights and the table
+    /// options are unchanged.
     pub(crate) fn build(
         generation: u64,
         mut members: Vec<Member>,
         cfg: Config,
         now_us: u64,
+        prev: Option<&Snapshot>,
     ) -> Snapshot {
         let instances: Box<[Instance]> = members.iter().map(Member::instance).collect();
+        let keyed = Keyed::build(&instances, &cfg, prev.and_then(|p| p.keyed.as_ref()));
         let mut healthy_count = 0u32;
         let mut trial = Vec::new();
         for (i, m) in members.iter_mut().enumerate() {
@@ -102,6 +109,7 @@ impl Snapshot {
             panic,
             healthy_count,
             tables,
+            keyed,
             decay: LatencyDecay::new(cfg.latency_tau_ms, cfg.peak_ewma_tau_ms),
             cfg,
         }

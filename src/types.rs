@@ -17,16 +17,26 @@ pub enum Strategy {
     /// Power of d choices on a peak-sensitive latency estimate x (in flight + 1)
     /// (Finagle's and tower's Peak EWMA): since 1.2.
     PeakEwma = 5,
+    /// Consistent hashing by Google's Maglev lookup table: `select_key` sends a
+    /// key to the same instance while the set and its health stay the same; a plain
+    /// `select` runs round robin. Since 1.3.
+    Maglev = 6,
+    /// Consistent hashing on a ring (Karger et al.; Envoy's ring hash):
+    /// `select_key` as for `Maglev`, by binary search on the ring; a plain `select`
+    /// runs round robin. Since 1.3.
+    RingHash = 7,
 }
 
 impl Strategy {
-    pub const ALL: [Strategy; 6] = [
+    pub const ALL: [Strategy; 8] = [
         Strategy::RoundRobin,
         Strategy::LeastConnections,
         Strategy::WeightedResponseTime,
         Strategy::Adaptive,
         Strategy::LeastRequest,
         Strategy::PeakEwma,
+        Strategy::Maglev,
+        Strategy::RingHash,
     ];
 
     pub fn name(self) -> &'static str {
@@ -37,6 +47,8 @@ impl Strategy {
             Strategy::Adaptive => "adaptive",
             Strategy::LeastRequest => "least_request",
             Strategy::PeakEwma => "peak_ewma",
+            Strategy::Maglev => "maglev",
+            Strategy::RingHash => "ring_hash",
         }
     }
 
@@ -58,8 +70,15 @@ impl Strategy {
             3 => Strategy::Adaptive,
             4 => Strategy::LeastRequest,
             5 => Strategy::PeakEwma,
+            6 => Strategy::Maglev,
+            7 => Strategy::RingHash,
             _ => Strategy::RoundRobin,
         }
+    }
+
+    /// Whether the strategy hashes keys (`select_key` follows the key).
+    pub fn is_hashing(self) -> bool {
+        matches!(self, Strategy::Maglev | Strategy::RingHash)
     }
 }
 

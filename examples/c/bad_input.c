@@ -5,7 +5,8 @@
  * Covers: NULL for every pointer parameter; unknown, duplicate and zero-weight
  * instances; count > 0 with a NULL array; NaN, infinite and out-of-range health
  * scores and option values; unknown strategy, outcome and option values; zeroed,
- * bit-flipped, forged, foreign and expired picks; lb_select on an empty set; an
+ * bit-flipped, forged, foreign and expired picks; lb_select and lb_select_key on
+ * an empty set; a Maglev table size that is not a prime; an
  * array too short for lb_get_all_health; the same pick reported twice.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -60,6 +61,9 @@ static const option_spec OPTIONS[] = {
     {LB_OPTION_SLOW_START_WINDOW_MS, "SLOW_START_WINDOW_MS", 0, 3600000, 0, 0, 1, 30000},
     {LB_OPTION_SLOW_START_AGGRESSION, "SLOW_START_AGGRESSION", 0, 100, 1, 0, 0, 1},
     {LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT, "SLOW_START_MIN_WEIGHT_PERCENT", 0, 100, 0, 0, 0, 10},
+    {LB_OPTION_MAGLEV_TABLE_SIZE, "MAGLEV_TABLE_SIZE", 17, 5000011, 0, 0, 1, 65537},
+    {LB_OPTION_RING_HASH_MIN_SIZE, "RING_HASH_MIN_SIZE", 1, 8388608, 0, 0, 1, 1024},
+    {LB_OPTION_RING_HASH_MAX_SIZE, "RING_HASH_MAX_SIZE", 1, 8388608, 0, 0, 1, 8388608},
 };
 #define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
 
@@ -164,6 +168,13 @@ static void null_pointers(void) {
     CHECK_STATUS(lb_select_excluding(NULL, ids, 1, &pick), LB_STATUS_NULL_POINTER);
     CHECK_REFUSED(lb, lb_select_excluding(lb, NULL, 1, &pick), LB_STATUS_NULL_POINTER);
     CHECK_REFUSED(lb, lb_select_excluding(lb, ids, 1, NULL), LB_STATUS_NULL_POINTER);
+    CHECK_STATUS(lb_select_key(NULL, 7, &pick), LB_STATUS_NULL_POINTER);
+    CHECK_REFUSED(lb, lb_select_key(lb, 7, NULL), LB_STATUS_NULL_POINTER);
+    CHECK_STATUS(lb_select_key_excluding(NULL, 7, ids, 1, &pick), LB_STATUS_NULL_POINTER);
+    CHECK_REFUSED(lb, lb_select_key_excluding(lb, 7, NULL, 1, &pick), LB_STATUS_NULL_POINTER);
+    CHECK_REFUSED(lb, lb_select_key_excluding(lb, 7, ids, 1, NULL), LB_STATUS_NULL_POINTER);
+    CHECK(lb_hash_bytes(NULL, 5) == 0);
+    CHECK(lb_hash_bytes(NULL, 0) == lb_hash_bytes("", 0));
     CHECK_STATUS(lb_report(NULL, &pick, LB_OUTCOME_SUCCESS, 1), LB_STATUS_NULL_POINTER);
     CHECK_REFUSED(lb, lb_report(lb, NULL, LB_OUTCOME_SUCCESS, 1), LB_STATUS_NULL_POINTER);
     CHECK_STATUS(lb_get_stats(NULL, &stats), LB_STATUS_NULL_POINTER);
@@ -179,6 +190,8 @@ static void null_pointers(void) {
 
     /* NULL arrays are fine with a count of 0. */
     CHECK_STATUS(lb_select_excluding(lb, NULL, 0, &pick), LB_STATUS_OK);
+    CHECK_STATUS(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 5), LB_STATUS_OK);
+    CHECK_STATUS(lb_select_key_excluding(lb, 7, NULL, 0, &pick), LB_STATUS_OK);
     CHECK_STATUS(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 5), LB_STATUS_OK);
     CHECK_STATUS(lb_get_all_health(lb, NULL, 0, &count), LB_STATUS_BUFFER_TOO_SMALL);
     CHECK(count == 3);
@@ -281,6 +294,18 @@ static void bad_options(void) {
                   LB_STATUS_INVALID_ARGUMENT);
     CHECK_REFUSED(lb, lb_set_option(lb, LB_OPTION_ADAPTIVE_MAX_WINDOW_MS, 999),
                   LB_STATUS_INVALID_ARGUMENT);
+    /* The ring's minimum may reach its maximum, not pass it. */
+    CHECK_STATUS(lb_set_option(lb, LB_OPTION_RING_HASH_MIN_SIZE, 8388608), LB_STATUS_OK);
+    CHECK_STATUS(lb_set_option(lb, LB_OPTION_RING_HASH_MIN_SIZE, 1024), LB_STATUS_OK);
+    CHECK_REFUSED(lb, lb_set_option(lb, LB_OPTION_RING_HASH_MAX_SIZE, 1023),
+                  LB_STATUS_INVALID_ARGUMENT);
+    /* The Maglev table size must be a prime as well as in range. */
+    const double not_prime[] = {18, 65536, 65535, 5000000};
+    for (size_t i = 0; i < sizeof not_prime / sizeof not_prime[0]; i++) {
+        CHECK_REFUSED(lb, lb_set_option(lb, LB_OPTION_MAGLEV_TABLE_SIZE, not_prime[i]),
+                      LB_STATUS_INVALID_ARGUMENT);
+    }
+    CHECK_REFUSED(lb, lb_set_option(lb, LB_OPTION_MAGLEV_TABLE_SIZE, 65537), LB_STATUS_OK);
     /* Unknown options. */
     const lb_option unknown[] = {0, (lb_option)N_OPTIONS + 1, 1000, UINT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
@@ -309,13 +334,13 @@ static void bad_options(void) {
 
 static void bad_enums(void) {
     lb_balancer *out = (lb_balancer *)&out; /* not NULL: must be reset */
-    CHECK_STATUS(lb_balancer_new(6, &out), LB_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(lb_balancer_new(8, &out), LB_STATUS_INVALID_ARGUMENT);
     CHECK(out == NULL);
     CHECK_STATUS(lb_balancer_new(UINT32_MAX, &out), LB_STATUS_INVALID_ARGUMENT);
     CHECK(out == NULL);
 
     lb_balancer *lb = busy_balancer();
-    CHECK_REFUSED(lb, lb_set_strategy(lb, 6), LB_STATUS_INVALID_ARGUMENT);
+    CHECK_REFUSED(lb, lb_set_strategy(lb, 8), LB_STATUS_INVALID_ARGUMENT);
     CHECK_REFUSED(lb, lb_set_strategy(lb, UINT32_MAX), LB_STATUS_INVALID_ARGUMENT);
 
     lb_pick pick;
@@ -599,6 +624,77 @@ static void new_strategies(void) {
     }
 }
 
+/* The hashing strategies through the C ABI: the same key to the same instance,
+ * a fallback while it is unhealthy, keys ignored by other strategies, the shared
+ * hash vector, and an empty set. */
+static void hashing(void) {
+    const lb_strategy strategies[] = {LB_STRATEGY_MAGLEV, LB_STRATEGY_RING_HASH};
+    for (size_t i = 0; i < 2; i++) {
+        lb_balancer *lb = NULL;
+        CHECK_STATUS(lb_balancer_new(strategies[i], &lb), LB_STATUS_OK);
+        lb_pick pick;
+        CHECK_REFUSED(lb, lb_select_key(lb, 1, &pick), LB_STATUS_NO_INSTANCE);
+        CHECK(pick.instance_id == 0);
+        lb_instance set[] = {{.id = 1, .weight = 1}, {.id = 2, .weight = 3}, {.id = 3, .weight = 1},
+                             {.id = 4, .weight = 1}};
+        CHECK_STATUS(lb_set_instances(lb, set, 4), LB_STATUS_OK);
+        uint64_t home[64];
+        int same = 1, moved_off = 1;
+        for (uint64_t k = 0; k < 64; k++) {
+            CHECK_STATUS(lb_select_key(lb, k, &pick), LB_STATUS_OK);
+            home[k] = pick.instance_id;
+            CHECK_STATUS(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 100), LB_STATUS_OK);
+            CHECK_STATUS(lb_select_key(lb, k, &pick), LB_STATUS_OK);
+            same = same && pick.instance_id == home[k];
+            CHECK_STATUS(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 100), LB_STATUS_OK);
+            const uint64_t tried[] = {home[k]};
+            CHECK_STATUS(lb_select_key_excluding(lb, k, tried, 1, &pick), LB_STATUS_OK);
+            moved_off = moved_off && pick.instance_id != home[k];
+            CHECK_STATUS(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 100), LB_STATUS_OK);
+        }
+        CHECK(same);
+        CHECK(moved_off);
+        CHECK_STATUS(lb_set_health_score(lb, 2, 0.0), LB_STATUS_OK);
+        int avoided = 1, back = 1;
+        for (uint64_t k = 0; k < 64; k++) {
+            CHECK_STATUS(lb_select_key(lb, k, &pick), LB_STATUS_OK);
+            avoided = avoided && pick.instance_id != 2 && (home[k] == 2 || pick.instance_id == home[k]);
+            CHECK_STATUS(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 100), LB_STATUS_OK);
+        }
+        CHECK(avoided);
+        CHECK_STATUS(lb_set_health_score(lb, 2, 1.0), LB_STATUS_OK);
+        for (uint64_t k = 0; k < 64; k++) {
+            CHECK_STATUS(lb_select_key(lb, k, &pick), LB_STATUS_OK);
+            back = back && pick.instance_id == home[k];
+            CHECK_STATUS(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 100), LB_STATUS_OK);
+        }
+        CHECK(back);
+        lb_stats stats;
+        CHECK_STATUS(lb_get_stats(lb, &stats), LB_STATUS_OK);
+        CHECK(stats.active_strategy == strategies[i]);
+        CHECK(stats.in_flight == 0 && stats.total_requests == 64 * 5);
+        /* A plain select runs round robin. */
+        CHECK_STATUS(lb_select(lb, &pick), LB_STATUS_OK);
+        CHECK_STATUS(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 100), LB_STATUS_OK);
+        lb_balancer_free(lb);
+    }
+    /* Keys are ignored by the other strategies: round robin moves on. */
+    lb_balancer *rr = new_balancer();
+    lb_instance two[] = {{.id = 1, .weight = 1}, {.id = 2, .weight = 1}};
+    CHECK_STATUS(lb_set_instances(rr, two, 2), LB_STATUS_OK);
+    lb_pick a, b;
+    CHECK_STATUS(lb_select_key(rr, 5, &a), LB_STATUS_OK);
+    CHECK_STATUS(lb_select_key(rr, 5, &b), LB_STATUS_OK);
+    CHECK(a.instance_id != b.instance_id);
+    CHECK_STATUS(lb_report(rr, &a, LB_OUTCOME_SUCCESS, 1), LB_STATUS_OK);
+    CHECK_STATUS(lb_report(rr, &b, LB_OUTCOME_SUCCESS, 1), LB_STATUS_OK);
+    lb_balancer_free(rr);
+    /* The published XXH3-64 of the empty input, and a row of the shared vector
+     * (tests/vectors/hash_bytes.txt, which the C++ and Go tests read whole). */
+    CHECK(lb_hash_bytes("", 0) == UINT64_C(0x2d06800538d394c2));
+    CHECK(lb_hash_bytes("user:42", 7) == UINT64_C(0x9fc1e605fa7174aa));
+}
+
 int main(void) {
     null_pointers();
     bad_instances();
@@ -606,6 +702,7 @@ int main(void) {
     bad_options();
     bad_enums();
     new_strategies();
+    hashing();
     bad_picks();
     expired_picks();
     empty_set_and_short_array();

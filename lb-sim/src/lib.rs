@@ -73,7 +73,8 @@ pub fn suite() -> Result<Vec<Scenario>, ScenarioError> {
 }
 
 /// The strategies a scenario runs: `over` if given, else the scenario's own
-/// list, else every strategy lb has.
+/// list, else every strategy lb has but the hashing ones (which, given no keys,
+/// run round robin).
 pub fn strategies_for(sc: &Scenario, over: Option<&[String]>) -> Vec<String> {
     if let Some(o) = over {
         return o.to_vec();
@@ -82,6 +83,7 @@ pub fn strategies_for(sc: &Scenario, over: Option<&[String]>) -> Vec<String> {
         Some(s) => s.clone(),
         None => balancer::strategy_names()
             .iter()
+            .filter(|s| !lb::Strategy::from_name(s).is_some_and(|s| s.is_hashing()))
             .map(|s| s.to_string())
             .collect(),
     }

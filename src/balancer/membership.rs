@@ -139,7 +139,9 @@ impl Balancer {
     fn publish(&self, w: &mut Writer, members: Vec<Member>) {
         w.generation += 1;
         let now = self.now_us.load(Ordering::Relaxed);
-        let snap = Snapshot::build(w.generation, members, w.config.clone(), now);
+        let prev = self.published.load();
+        let snap = Snapshot::build(w.generation, members, w.config.clone(), now, Some(&prev));
+        drop(prev);
         let mut scratch = Scratch::default();
         let median = median_latency(&snap.members, &mut scratch.floats);
         snap.tables.refresh(&snap.set_view(), median, &mut scratch);
@@ -185,8 +187,13 @@ impl Balancer {
         }
         let mut p = self.maintenance.lock();
         let mut w = lock(&self.writer);
-        w.config.strategy = strategy;
+        let was = std::mem::replace(&mut w.config.strategy, strategy);
         self.apply_strategy(&mut p, strategy);
+        // A hashing strategy's table is built with the snapshot.
+        if was.is_hashing() || strategy.is_hashing() {
+            let members = self.published.load().configured_members();
+            self.publish(&mut w, members);
+        }
     }
 
     /// Makes `strategy` the configured one; the caller holds the maintenance and

@@ -9,6 +9,7 @@ mod maintenance;
 mod membership;
 mod report;
 mod select;
+mod select_key;
 mod stats;
 
 use crossbeam_utils::CachePadded;
@@ -137,10 +138,14 @@ impl Balancer {
         self.seed
     }
 
-    /// The strategy running now (for adaptive, the one it currently runs).
+    /// The strategy running now (for adaptive, the one it currently runs; a
+    /// hashing strategy names itself, though its plain selects run round robin).
     #[inline]
     pub fn active_strategy(&self) -> Strategy {
-        self.dispatch.running()
+        match self.dispatch.configured() {
+            s if s.is_hashing() => s,
+            _ => self.dispatch.running(),
+        }
     }
 
     /// The configured strategy.

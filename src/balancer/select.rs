@@ -102,14 +102,14 @@ impl Balancer {
                 return Ok(pick);
             }
         }
-        self.select_slow(exclude)
+        self.select_plain_slow(exclude)
     }
 
     /// The full select: trial traffic, the strategy's whole `choose`, a second try
     /// without the exclusions, and why nothing was found.
     #[cold]
     #[inline(never)]
-    fn select_slow(&self, exclude: &[u64]) -> Result<Pick, Refused> {
+    pub(super) fn select_plain_slow(&self, exclude: &[u64]) -> Result<Pick, Refused> {
         // SAFETY: as in `try_select`; nothing below calls back into the balancer.
         let (entry, _) = unsafe { self.local() };
         let snap: &Snapshot = &entry.snapshot;
@@ -170,7 +170,7 @@ impl<const COUNT: bool> Visit for FastSelect<'_, COUNT> {
 /// Offers a request to an instance on probation now and then (at most one trial in
 /// flight each), so an ejected backend can earn its way back.
 #[inline(never)]
-fn trial_pick(snap: &Snapshot, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+pub(super) fn trial_pick(snap: &Snapshot, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
     if !ctx.exclude.is_empty() || ctx.picker.unit() >= snap.cfg.trial_ratio {
         return None;
     }

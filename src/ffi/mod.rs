@@ -32,6 +32,7 @@ mod types;
 mod lifecycle;
 mod membership;
 mod request;
+mod keyed;
 
 mod reads;
 mod text;
@@ -41,6 +42,7 @@ pub use membership::*;
 pub use options::*;
 pub use reads::*;
 pub use request::*;
+pub use keyed::*;
 pub use text::*;
 pub use types::*;
 

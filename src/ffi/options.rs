@@ -143,3 +143,20 @@ pub const LB_OPTION_SLOW_START_AGGRESSION: lb_option = 25;
 /// at least, from its first moment.
 /// Range: [0, 100]. Default: 10.
 pub const LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT: lb_option = 26;
+/// LB_STRATEGY_MAGLEV: entries of the lookup table, which must be a prime
+/// (LB_STATUS_INVALID_ARGUMENT otherwise; 65537 is Envoy's default). More entries
+/// follow weights more closely and move fewer keys when the set changes; the
+/// table takes 4 bytes an entry and is rebuilt, off the request path, when the
+/// set's ids or weights (or this size) change. Since 1.3.
+/// Range: [17, 5000011], whole numbers. Default: 65537.
+pub const LB_OPTION_MAGLEV_TABLE_SIZE: lb_option = 27;
+/// LB_STRATEGY_RING_HASH: the fewest points on the ring (Envoy's default); each
+/// instance gets points in proportion to its weight, at least one. Must not
+/// exceed LB_OPTION_RING_HASH_MAX_SIZE. Since 1.3.
+/// Range: [1, 8388608], whole numbers. Default: 1024.
+pub const LB_OPTION_RING_HASH_MIN_SIZE: lb_option = 28;
+/// LB_STRATEGY_RING_HASH: the most points on the ring (Envoy's default, 8M),
+/// which caps the ring of a set with very unequal weights (16 bytes a point).
+/// Since 1.3.
+/// Range: [1, 8388608], whole numbers. Default: 8388608.
+pub const LB_OPTION_RING_HASH_MAX_SIZE: lb_option = 29;

@@ -100,15 +100,35 @@ extern "C" fn select_checked(lb: *mut lb_balancer, out: *mut lb_pick) -> lb_stat
     })
 }
 
+/// Runs `body` with the caller's array of `count` ids at `ids` (checked; read in
+/// place when aligned, else copied out).
+pub(super) fn with_ids<T>(
+    ids: *const u64,
+    count: usize,
+    body: impl FnOnce(&[u64]) -> Result<T, lb_status>,
+) -> Result<T, lb_status> {
+    check_array(ids, count)?;
+    if count == 0 {
+        body(&[])
+    } else if ids.align_offset(std::mem::align_of::<u64>()) == 0 {
+        // SAFETY: checked, aligned, and the caller passes `count` ids that it does
+        // not write during the call.
+        body(unsafe { std::slice::from_raw_parts(ids, count) })
+    } else {
+        // SAFETY: checked; read without alignment.
+        body(&unsafe { read_array(ids, count) })
+    }
+}
+
 /// The status of a refusal on the request path.
 #[inline(always)]
-fn refused_status(refused: Refused) -> lb_status {
+pub(super) fn refused_status(refused: Refused) -> lb_status {
     status_of(Error::from(refused))
 }
 
 /// Writes a select's pick, or a zeroed one after any failure, to `out` (not NULL).
 #[inline(always)]
-fn write_pick(out: *mut lb_pick, result: &Result<Pick, lb_status>) {
+pub(super) fn write_pick(out: *mut lb_pick, result: &Result<Pick, lb_status>) {
     let value = match result {
         Ok(pick) => lb_pick::from(*pick),
         Err(_) => lb_pick::default(),
@@ -141,20 +161,9 @@ pub extern "C" fn lb_select_excluding(
         non_null(out)?;
         // SAFETY: NULL or a live handle (the contract).
         let result = unsafe { handle(lb) }.and_then(|lb| {
-            check_array(exclude_ids, exclude_count)?;
-            let selected = if exclude_count == 0 {
-                lb.balancer.try_select(&[])
-            } else if exclude_ids.align_offset(std::mem::align_of::<u64>()) == 0 {
-                // SAFETY: checked, aligned, and the caller passes `exclude_count` ids
-                // that it does not write during the call.
-                let ids = unsafe { std::slice::from_raw_parts(exclude_ids, exclude_count) };
-                lb.balancer.try_select(ids)
-            } else {
-                // SAFETY: checked; read without alignment.
-                let ids = unsafe { read_array(exclude_ids, exclude_count) };
-                lb.balancer.try_select(&ids)
-            };
-            selected.map_err(refused_status)
+            with_ids(exclude_ids, exclude_count, |ids| {
+                lb.balancer.try_select(ids).map_err(refused_status)
+            })
         });
         write_pick(out, &result);
         result.map(|_| ())

@@ -60,6 +60,16 @@ pub const LB_STRATEGY_LEAST_REQUEST: lb_strategy = 4;
 /// weight; see LB_OPTION_PEAK_EWMA_TAU_MS and
 /// LB_OPTION_PEAK_EWMA_DEFAULT_LATENCY_MS. Since 1.2.
 pub const LB_STRATEGY_PEAK_EWMA: lb_strategy = 5;
+/// Consistent hashing by Google's Maglev lookup table (LB_OPTION_MAGLEV_TABLE_SIZE
+/// entries): lb_select_key() sends a key to the same instance while the set and
+/// its health stay the same, with one table lookup; lb_select() runs round robin.
+/// Since 1.3.
+pub const LB_STRATEGY_MAGLEV: lb_strategy = 6;
+/// Consistent hashing on a ring (Karger et al.; Envoy's ring hash), of
+/// LB_OPTION_RING_HASH_MIN_SIZE to LB_OPTION_RING_HASH_MAX_SIZE points:
+/// lb_select_key() as for LB_STRATEGY_MAGLEV, by binary search; lb_select() runs
+/// round robin. Since 1.3.
+pub const LB_STRATEGY_RING_HASH: lb_strategy = 7;
 
 /// How a request ended: one of the `LB_OUTCOME_*` values.
 pub type lb_outcome = u32;
@@ -84,7 +94,7 @@ const _: () = assert!(LB_MAX_LATENCY_US == crate::MAX_LATENCY_US);
 /// Major version of lb; also the ABI version carried by the SONAME (liblb.so.1).
 pub const LB_VERSION_MAJOR: u32 = 1;
 /// Minor version of lb: a new minor version only adds to the ABI.
-pub const LB_VERSION_MINOR: u32 = 2;
+pub const LB_VERSION_MINOR: u32 = 3;
 /// Patch version of lb.
 pub const LB_VERSION_PATCH: u32 = 0;
 

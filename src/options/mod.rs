@@ -103,10 +103,11 @@ macro_rules! spec {
 
 /// Every option, in id order: id, type and field, lower bound, upper bound, default.
 /// A bound is `closed` when the value itself is allowed and `open` when it is
-/// excluded. Two ranges also depend on another option (checked by
-/// `Config::validate`): max_ejection_ms >= base_ejection_ms and
-/// adaptive_max_window_ms >= adaptive_min_window_ms.
-pub(crate) static OPTIONS: [OptionSpec; 26] = [
+/// excluded. Three ranges also depend on another option (checked by
+/// `Config::validate`): max_ejection_ms >= base_ejection_ms,
+/// adaptive_max_window_ms >= adaptive_min_window_ms and ring_hash_max_size >=
+/// ring_hash_min_size; maglev_table_size must be a prime.
+pub(crate) static OPTIONS: [OptionSpec; 29] = [
     spec!(1, u64 pick_timeout_ms, closed 0, u32::MAX, closed, 300_000),
     spec!(2, f64 panic_threshold, closed 0, 1, closed, 0.5),
     spec!(3, f64 unhealthy_threshold, open 0, 1, closed, 0.5),
@@ -133,14 +134,26 @@ pub(crate) static OPTIONS: [OptionSpec; 26] = [
     spec!(24, u64 slow_start_window_ms, closed 0, 3_600_000, closed, 30_000),
     spec!(25, f64 slow_start_aggression, open 0, 100, closed, 1),
     spec!(26, f64 slow_start_min_weight_percent, closed 0, 100, closed, 10),
+    spec!(27, u32 maglev_table_size, closed 17, 5_000_011, closed, 65_537),
+    spec!(28, u64 ring_hash_min_size, closed 1, 8_388_608, closed, 1_024),
+    spec!(29, u64 ring_hash_max_size, closed 1, 8_388_608, closed, 8_388_608),
 ];
 
 /// Pairs of options where the first may not exceed the second: (lesser, greater).
 /// The error names the greater one.
-const ORDERED: [(&str, &str); 2] = [
+const ORDERED: [(&str, &str); 3] = [
     ("base_ejection_ms", "max_ejection_ms"),
     ("adaptive_min_window_ms", "adaptive_max_window_ms"),
+    ("ring_hash_min_size", "ring_hash_max_size"),
 ];
+
+/// Options whose value must be a prime (besides its range).
+const PRIME: [&str; 1] = ["maglev_table_size"];
+
+/// Whether `n` is a prime (trial division: the values checked are below 2^23).
+fn is_prime(n: u64) -> bool {
+    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+}
 
 /// The row with C option id `id`, or `None` for an unknown one.
 pub(crate) fn by_id(id: u32) -> Option<&'static OptionSpec> {
@@ -268,9 +281,10 @@ impl OptionSpec {
 impl Config {
     /// Checks every field; the first bad one is named in the error. Each option's
     /// range is its row of the option table; on top of the ranges,
-    /// `max_ejection_ms` must be at least `base_ejection_ms` and
-    /// `adaptive_max_window_ms` at least `adaptive_min_window_ms`. `strategy` and
-    /// `seed` take every value of their types.
+    /// `max_ejection_ms` must be at least `base_ejection_ms`,
+    /// `adaptive_max_window_ms` at least `adaptive_min_window_ms` and
+    /// `ring_hash_max_size` at least `ring_hash_min_size`, and `maglev_table_size`
+    /// must be a prime. `strategy` and `seed` take every value of their types.
     pub fn validate(&self) -> Result<(), Error> {
         for spec in OPTIONS.iter() {
             spec.check(spec.value(self))?;
@@ -282,6 +296,13 @@ impl Config {
                     row(greater).name,
                     format!("{hi} is below {lesser} ({lo})"),
                 ));
+            }
+        }
+        for name in PRIME {
+            let spec = row(name);
+            let v = spec.get(self) as u64;
+            if !is_prime(v) {
+                return Err(Error::invalid(spec.name, format!("{v} is not a prime")));
             }
         }
         Ok(())

@@ -2,7 +2,7 @@
 
 use super::*;
 
-/// Ids are 1..=26 in order, names are distinct, bounds of whole-number options
+/// Ids are 1, 2, ... in order, names are distinct, bounds of whole-number options
 /// are whole, and every default is of its field's type and in its range.
 #[test]
 fn option_table_is_consistent() {
@@ -100,6 +100,28 @@ fn validation_follows_the_table() {
         assert!(set_f64(hi, &mut config, 999.0));
         refuses(&config, hi, 999.0);
     }
+}
+
+/// maglev_table_size must be a prime: the error names it, and the table's
+/// bounds and default are primes.
+#[test]
+fn maglev_table_size_must_be_a_prime() {
+    let spec = by_name("maglev_table_size").unwrap();
+    for p in [spec.min, spec.max, spec.default, 251.0, 65_521.0] {
+        assert!(is_prime(p as u64), "{p}");
+        let mut config = Config::default();
+        assert!(set_f64(spec, &mut config, p));
+        assert!(config.validate().is_ok(), "{p}");
+    }
+    for not_prime in [18.0, 65_536.0, 65_535.0, 5_000_000.0] {
+        let mut config = Config::default();
+        assert!(set_f64(spec, &mut config, not_prime));
+        match config.validate() {
+            Err(Error::InvalidArgument { field, .. }) => assert_eq!(field, spec.name),
+            other => panic!("{not_prime} accepted: {other:?}"),
+        }
+    }
+    assert!(!is_prime(0) && !is_prime(1) && is_prime(2) && is_prime(3) && !is_prime(4));
 }
 
 /// Values that cannot be the field's type are not parsed.

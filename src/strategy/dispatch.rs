@@ -8,6 +8,16 @@ use crate::sync::fault;
 use crate::sync::{AtomicU64, AtomicU8, Ordering};
 use crate::types::Strategy;
 
+/// What plain selects (without a key) run under configured strategy `s`: round
+/// robin for the hashing strategies, `s` itself otherwise.
+fn plain(s: Strategy) -> Strategy {
+    if s.is_hashing() {
+        Strategy::RoundRobin
+    } else {
+        s
+    }
+}
+
 /// The configured strategy and the one running now: the same unless the configured
 /// one is adaptive, which runs one concrete strategy at a time.
 pub(crate) struct Dispatch {
@@ -25,7 +35,7 @@ impl Dispatch {
     pub(crate) fn new(configured: Strategy) -> Self {
         let running = match configured {
             Strategy::Adaptive => Strategy::WeightedResponseTime,
-            s => s,
+            s => plain(s),
         };
         Dispatch {
             configured: AtomicU8::new(configured as u8),
@@ -63,7 +73,7 @@ impl Dispatch {
     /// locks).
     pub(crate) fn configure(&self, s: Strategy) {
         if s != Strategy::Adaptive {
-            self.running.store(s as u8, Ordering::Release);
+            self.running.store(plain(s) as u8, Ordering::Release);
         }
         self.configured.store(s as u8, Ordering::Relaxed);
     }

@@ -1,11 +1,11 @@
 //! A consistent-hashing ring (Karger et al., "Consistent Hashing and Random
-//! Trees", STOC 1997), sized the way Envoy's ring hash balancer sizes it (a
-//! minimum and a maximum number of points, by default 1,024 and 8M): each node
-//! owns several points on a 64-bit circle, and a key goes to the first point at
-//! or after its hash. Where a node's points lie depends only on its id, so a
-//! change of membership moves only the keys whose points came or went; but how
-//! many points each node has is its share of the total weight, so with this
-//! sizing the nodes that stay also gain or shed a few (see `build`).
+//! Trees", STOC 1997), with Envoy's ring hash options (a minimum and a maximum
+//! number of points, by default 1,024 and 8M): each node owns points on a 64-bit
+//! circle, and a key goes to the first point at or after its hash. Where a
+//! node's points lie depends only on its id, and each node has the same number
+//! of points per unit of weight, a power of two that changes only when the set's
+//! total weight crosses one (see `build`): so a change of membership moves only
+//! the keys of the points that came or went.
 //!
 //! Pure and deterministic: the ring depends only on the set of (id, weight)
 //! pairs and the two size bounds, never on the order the nodes are given in or on
@@ -27,22 +27,27 @@ pub(crate) struct HashRing {
     points: Box<[(u64, u32)]>,
 }
 
+/// Points per unit of weight for a set of `total` weight (see `HashRing::build`).
+fn points_per_weight(total: u64, min_size: u64, max_size: u64) -> u64 {
+    let k = min_size.div_ceil(total).next_power_of_two();
+    if total.saturating_mul(k) <= max_size {
+        k
+    } else {
+        (max_size / total).max(1)
+    }
+}
+
 impl HashRing {
     /// Builds the ring for `nodes` ((id, weight >= 1), ids distinct, any order),
     /// with `1 <= min_size <= max_size` (the caller validates).
     ///
-    /// Sizing, as Envoy's: with fraction_i = w_i / sum(w) and min_fraction the
-    /// smallest, `scale = min(ceil(min_fraction * min_size) / min_fraction,
-    /// max_size)` and node i gets `round(fraction_i * scale)` points, at least 1.
-    /// So the lightest node gets at least ceil(min_fraction * min_size) points,
-    /// the ring has at least about min_size points unless max_size caps it, and
-    /// the shares follow the weights. (The rounding and the floor of one point
-    /// may take the total a little past max_size.)
-    ///
-    /// Note the per-node counts depend on the whole set (they are fractions of
-    /// the total weight): when a node comes or goes the others gain or lose a
-    /// few points at the end of their replica sequence, which moves some keys
-    /// between nodes that stayed (measured in the tests).
+    /// Sizing: node i gets `w_i x k` points, k (points per unit of weight) the
+    /// least power of two with `sum(w) x k >= min_size`; if that passes
+    /// `max_size`, k = max(1, floor(max_size / sum(w))). Envoy sizes by shares of
+    /// the total weight instead, so that a node's count moves whenever any node
+    /// comes or goes, and keys move between nodes that stayed; with a power of
+    /// two they move only when the total weight crosses one (halving or doubling
+    /// every node's points), or at the `max_size` cap.
     pub(crate) fn build(nodes: &[(u64, u32)], min_size: u64, max_size: u64) -> HashRing {
         if nodes.is_empty() {
             return HashRing {
@@ -57,15 +62,8 @@ impl HashRing {
             debug_assert!(w >= 1, "weight 0");
             w.max(1) as u64
         };
-        // Integer sums, so the sizes do not depend on the input order.
-        let total: u64 = nodes.iter().map(|&(_, w)| weight(w)).sum();
-        let min_weight = nodes.iter().map(|&(_, w)| weight(w)).min().unwrap_or(1);
-        let min_fraction = min_weight as f64 / total as f64;
-        let scale = ((min_fraction * min_size as f64).ceil() / min_fraction).min(max_size as f64);
-        let counts: Vec<u64> = nodes
-            .iter()
-            .map(|&(_, w)| ((weight(w) as f64 / total as f64 * scale).round() as u64).max(1))
-            .collect();
+        let k = points_per_weight(nodes.iter().map(|&(_, w)| weight(w)).sum(), min_size, max_size);
+        let counts: Vec<u64> = nodes.iter().map(|&(_, w)| weight(w) * k).collect();
         HashRing::with_counts(nodes, &counts)
     }
 
@@ -207,24 +205,20 @@ mod tests {
     fn pinned_mapping() {
         let nodes = equal(5);
         let r = HashRing::build(&nodes, MIN, MAX);
-        assert_eq!(r.len(), 5 * 205);
-        assert_eq!(
-            owners(&r, &nodes, 16),
-            [3, 5, 1, 5, 4, 5, 4, 3, 3, 2, 1, 4, 4, 1, 3, 4]
-        );
+        assert_eq!(r.len(), 5 * 256);
+        assert_eq!(owners(&r, &nodes, 16), PINNED_EQUAL);
 
         let nodes = [(10, 1), (20, 2), (30, 3)];
         let r = HashRing::build(&nodes, MIN, MAX);
-        assert_eq!(r.len(), 171 + 342 + 513);
-        assert_eq!(
-            owners(&r, &nodes, 16),
-            [10, 30, 30, 20, 20, 30, 20, 30, 10, 20, 30, 20, 30, 20, 10, 30]
-        );
+        assert_eq!(r.len(), 6 * 256);
+        assert_eq!(owners(&r, &nodes, 16), PINNED_WEIGHTED);
     }
 
+    const PINNED_EQUAL: [u64; 16] = [2, 5, 3, 5, 4, 5, 4, 3, 3, 2, 4, 4, 4, 3, 3, 4];
+    const PINNED_WEIGHTED: [u64; 16] = [10, 30, 10, 20, 20, 30, 10, 10, 10, 20, 20, 20, 20, 20, 10, 30];
+
     #[test]
-    fn sizes_follow_envoy() {
-        // min_fraction 0.1: ceil(102.4) = 103 points for the lightest, scale 1030.
+    fn sizes_are_a_power_of_two_per_unit_of_weight() {
         let counts = |nodes: &[(u64, u32)], min, max| {
             let r = HashRing::build(nodes, min, max);
             let mut c = vec![0u64; nodes.len()];
@@ -233,85 +227,74 @@ mod tests {
             }
             c
         };
+        // Total weight 10: ceil(1024 / 10) = 103 -> 128 points per unit.
         let weighted = [(1, 1), (2, 2), (3, 3), (4, 4)];
-        assert_eq!(counts(&weighted, MIN, MAX), [103, 206, 309, 412]);
-        // Capped by max_size: ceil(9.5) / 0.1 = 100 > 95, so scale 95; the shares
-        // are rounded (9.5 -> 10, 28.5 -> 29), which takes the total to 96.
-        assert_eq!(counts(&weighted, 95, 95), [10, 19, 29, 38]);
-        // At least one point, however light.
-        assert_eq!(counts(&[(1, 1), (2, 1000)], 1, 10), [1, 10]);
-        assert_eq!(counts(&equal(9), MIN, MAX), [114; 9]);
+        assert_eq!(counts(&weighted, MIN, MAX), [128, 256, 384, 512]);
+        // Nine or eleven equal nodes keep 128 each; five get 256.
+        assert_eq!(counts(&equal(9), MIN, MAX), [128; 9]);
+        assert_eq!(counts(&equal(11), MIN, MAX), [128; 11]);
+        assert_eq!(counts(&equal(5), MIN, MAX), [256; 5]);
+        // Capped by max_size: 16 x 10 > 95, so floor(95 / 10) = 9 per unit.
+        assert_eq!(counts(&weighted, 95, 95), [9, 18, 27, 36]);
+        // At least one point per unit of weight, however large the set.
+        assert_eq!(counts(&[(1, 1), (2, 1000)], 1, 10), [1, 1000]);
+        assert_eq!(points_per_weight(10, 1, MAX), 1);
+        assert_eq!(points_per_weight(1, MAX, MAX), MAX);
     }
 
     #[test]
     fn weights_shape_the_shares() {
         let weighted = [(1, 1), (2, 2), (3, 3), (4, 4)];
-        // With about 100 points a node (the default minimum of 1,024 over 10
-        // nodes) a ring's shares are rough: measured worst relative error 10.5%
-        // (weights 1..4, 1,030 points) and 24.6% (10 equal, 1,030 points).
+        // With 128 points a unit of weight (the default minimum of 1,024 over a
+        // total weight of 10) a ring's shares are rough: measured worst relative
+        // error 4.3% (weights 1..4, 1,280 points) and 16.2% (10 equal, 1,280 points);
+        // 1.3% and 1.9% at a minimum of 65,536.
         let e = worst_share_error(&weighted, MIN);
-        assert!(e < 0.2, "weights 1..4: worst share off by {e:.4}");
+        assert!(e < 0.1, "weights 1..4: worst share off by {e:.4}");
         let e = worst_share_error(&equal(10), MIN);
-        assert!(e < 0.35, "10 equal: worst share off by {e:.4}");
-        // More points smooth them: measured 1.3% and 2.7% at a minimum of 65,536.
+        assert!(e < 0.25, "10 equal: worst share off by {e:.4}");
+        // More points smooth them (a minimum of 65,536: 8,192 points a unit).
         let e = worst_share_error(&weighted, 65_536);
-        assert!(
-            e < 0.05,
-            "weights 1..4, 64K points: worst share off by {e:.4}"
-        );
+        assert!(e < 0.05, "weights 1..4, 64K points: worst share off by {e:.4}");
         let e = worst_share_error(&equal(10), 65_536);
         assert!(e < 0.05, "10 equal, 64K points: worst share off by {e:.4}");
     }
 
+    /// Removing a node moves only its keys, and an added node takes keys only
+    /// for itself, while the points per unit of weight stay (here 128).
     #[test]
-    fn membership_changes_move_few_keys() {
+    fn membership_changes_move_only_the_changed_nodes_keys() {
         let ten = equal(10);
         let before = owners(&HashRing::build(&ten, MIN, MAX), &ten, KEYS);
-
-        // With each node's point count unchanged, removing one moves exactly its
-        // own keys: the others' points stay where they were.
-        let ten_counts = [103u64; 10];
-        let fixed = owners(&HashRing::with_counts(&ten, &ten_counts), &ten, KEYS);
-        assert_eq!(fixed, before);
-        for gone in 1..=10u64 {
-            let nine: Vec<_> = ten.iter().copied().filter(|&(id, _)| id != gone).collect();
-            let after = owners(&HashRing::with_counts(&nine, &ten_counts[..9]), &nine, KEYS);
-            assert_eq!(extra_moves(&before, &after, gone), 0, "removing {gone}");
-        }
-
-        // Envoy's sizing: the nine left grow from 103 to 114 points each, and the
-        // 99 new points take keys from each other too. Measured worst 6,590 of
-        // 100,000 keys (6.6%) moved between nodes that stayed.
-        let mut worst_extra = 0;
         for gone in 1..=10u64 {
             let nine: Vec<_> = ten.iter().copied().filter(|&(id, _)| id != gone).collect();
             let after = owners(&HashRing::build(&nine, MIN, MAX), &nine, KEYS);
-            worst_extra = worst_extra.max(extra_moves(&before, &after, gone));
+            assert_eq!(extra_moves(&before, &after, gone), 0, "removing {gone}");
         }
-        assert!(
-            worst_extra <= 8 * KEYS as usize / 100,
-            "{worst_extra} extra keys moved"
-        );
-
-        // Adding an 11th with the counts unchanged: every key that moves goes to
-        // it (measured 7,770; its 103 of 1,133 points would take 9,091 on average).
         let eleven = equal(11);
-        let fixed = owners(&HashRing::with_counts(&eleven, &[103; 11]), &eleven, KEYS);
-        let moved = before.iter().zip(&fixed).filter(|&(&b, &a)| b != a).count();
-        let to_new = fixed.iter().filter(|&&a| a == 11).count();
-        assert_eq!(moved, to_new);
-        assert!(
-            moved <= KEYS as usize / 11 + 2 * KEYS as usize / 100,
-            "{moved} moved"
-        );
-        // With Envoy's sizing the eleven have 94 points each, so the ten shed nine
-        // each: measured 15,071 moved, 7,309 of them to the new node.
         let after = owners(&HashRing::build(&eleven, MIN, MAX), &eleven, KEYS);
         let moved = before.iter().zip(&after).filter(|&(&b, &a)| b != a).count();
-        assert!(
-            moved <= KEYS as usize / 11 + 8 * KEYS as usize / 100,
-            "{moved} moved"
-        );
+        let to_new = after.iter().filter(|&&a| a == 11).count();
+        assert_eq!(moved, to_new, "every key that moves goes to the new node");
+        // Its 128 of 1,408 points would take 9,091 keys on average: measured 7,574.
+        assert!(moved <= KEYS as usize / 11 + 3 * KEYS as usize / 100, "{moved} moved");
+    }
+
+    /// A total weight that crosses min_size / 2^j (here 8 equal nodes to 7, with
+    /// the default minimum: 128 -> 256 points a unit) doubles or halves every
+    /// node's points: the one change that moves keys between nodes that stay.
+    /// Measured: 34,760 of 100,000 keys (once the total weight reaches min_size,
+    /// every set has one point a unit of weight and this never happens).
+    #[test]
+    fn crossing_a_power_of_two_moves_more() {
+        let eight = equal(8);
+        let seven: Vec<_> = eight.iter().copied().filter(|&(id, _)| id != 8).collect();
+        assert_eq!(points_per_weight(8, MIN, MAX), 128);
+        assert_eq!(points_per_weight(7, MIN, MAX), 256);
+        let before = owners(&HashRing::build(&eight, MIN, MAX), &eight, KEYS);
+        let after = owners(&HashRing::build(&seven, MIN, MAX), &seven, KEYS);
+        let extra = extra_moves(&before, &after, 8);
+        assert!(extra > 0 && extra <= 40 * KEYS as usize / 100, "{extra}");
     }
 
     #[test]
@@ -321,8 +304,9 @@ mod tests {
         assert_eq!(r.slot(0), None);
         assert_eq!(r.slot(u64::MAX), None);
 
+        // Weight 3: ceil(1024 / 3) = 342 -> 512 points a unit.
         let r = HashRing::build(&[(42, 3)], MIN, MAX);
-        assert_eq!(r.len(), MIN as usize);
+        assert_eq!(r.len(), 3 * 512);
         for k in 0..1000 {
             assert_eq!(r.entry(r.slot(k).unwrap()), 0);
         }
@@ -373,6 +357,7 @@ mod tests {
         for s in 0..r.len() {
             counts[r.entry(s) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| c == 66), "{counts:?}");
+        // ceil(65536 / 1000) = 66 -> 128 points each.
+        assert!(counts.iter().all(|&c| c == 128), "not 128 points each");
     }
 }

@@ -12,13 +12,10 @@ pub(crate) mod adaptive;
 mod alias;
 mod choices;
 pub(crate) mod dispatch;
-// Built and tested, not yet wired into a strategy.
-#[allow(dead_code)]
 mod hash_ring;
+pub(crate) mod keyed;
 pub(crate) mod least_connections;
 pub(crate) mod least_request;
-// Built and tested, not yet wired into a strategy.
-#[allow(dead_code)]
 mod maglev_table;
 pub(crate) mod peak_ewma;
 pub(crate) mod round_robin;
