@@ -169,6 +169,17 @@ pub struct Config {
     /// the ring of a set with very unequal weights (16 bytes a point).
     /// Range: [1, 8388608], whole numbers. Default: 8388608.
     pub ring_hash_max_size: u64,
+    /// The hashing strategies' bounded loads (Mirrokni, Thorup and
+    /// Zadimoghaddam, "Consistent Hashing with Bounded Loads", 2016; Envoy's and
+    /// HAProxy's hash balance factor), in percent: a keyed select takes an
+    /// instance only while its picks in flight stay within
+    /// ceil(factor / 100 x (keyed picks in flight + 1) x weight / sum of weights),
+    /// and otherwise walks on along the table, so a hot key cannot overload one
+    /// instance; its keys come back as the load falls. 0 turns it off (and keeps
+    /// the balancer-wide count off the request path); otherwise at least 100
+    /// (125 is a common choice).
+    /// Range: [0, 10000], whole numbers. Default: 0.
+    pub hash_balance_factor: u32,
 }
 
 impl Config {
@@ -207,6 +218,7 @@ impl Config {
         maglev_table_size: 0,
         ring_hash_min_size: 0,
         ring_hash_max_size: 0,
+        hash_balance_factor: 0,
     };
 }
 

@@ -57,7 +57,6 @@ impl Snapshot {
         prev: Option<&Snapshot>,
     ) -> Snapshot {
         let instances: Box<[Instance]> = members.iter().map(Member::instance).collect();
-        let keyed = Keyed::build(&instances, &cfg, prev.and_then(|p| p.keyed.as_ref()));
         let mut healthy_count = 0u32;
         let mut trial = Vec::new();
         for (i, m) in members.iter_mut().enumerate() {
@@ -93,6 +92,13 @@ impl Snapshot {
             .map(|(i, m)| (m.id, i as u32))
             .collect();
         by_id.sort_unstable();
+        let weight_sum = selectable.iter().map(|&i| members[i as usize].weight as u64).sum();
+        let keyed = Keyed::build(
+            &instances,
+            &cfg,
+            prev.and_then(|p| p.keyed.as_ref()),
+            weight_sum,
+        );
         let tables = Tables::build(&SetView {
             members: &members,
             selectable: &selectable,

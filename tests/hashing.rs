@@ -231,3 +231,137 @@ fn hash_bytes_keys_route_like_their_hash() {
     assert_eq!(route(&b, key), route(&b, hash_bytes(b"user:42")));
     settled(&b);
 }
+
+fn bounded(factor: u32, strategy: Strategy, n: u64) -> Balancer {
+    let b = Balancer::new(Config {
+        strategy,
+        seed: 1,
+        hash_balance_factor: factor,
+        ..Config::default()
+    })
+    .expect("valid config");
+    b.set_instances(&ids(n)).unwrap();
+    b
+}
+
+fn in_flight(b: &Balancer, id: u64) -> u64 {
+    b.health(id).unwrap().in_flight
+}
+
+/// ceil(factor / 100 x (total + 1) x 1 / n): equal weights.
+fn limit(factor: u64, total: u64, n: u64) -> u64 {
+    (factor * (total + 1)).div_ceil(100 * n)
+}
+
+/// One thread, one hot key held in flight: each pick leaves its instance within
+/// ceil(c x (total + 1) x w / W), exactly, so the key spills along the table;
+/// once the picks are back it goes home again. Without the factor it never
+/// spills.
+#[test]
+fn bounded_loads_hold_exactly_on_one_thread() {
+    for s in HASHING {
+        let n = 8;
+        let b = bounded(125, s, n);
+        let home = route(&b, 99);
+        let mut held = Vec::new();
+        for total in 0..200u64 {
+            let p = b.select_key(99).unwrap();
+            let id = p.instance_id();
+            assert!(
+                in_flight(&b, id) <= limit(125, total, n),
+                "{s:?}: pick {total} left {id} with {} in flight",
+                in_flight(&b, id)
+            );
+            held.push(p);
+        }
+        let used: std::collections::HashSet<u64> = held.iter().map(|p| p.instance_id()).collect();
+        // Each instance may hold 1.25 x the mean, so at least ceil(8 / 1.25) = 7.
+        assert!(used.len() >= 7, "{s:?}: the hot key spilled only to {used:?}");
+        // The busiest instance holds at most 1.25 x the mean (+ rounding).
+        let busiest = (1..=n).map(|id| in_flight(&b, id)).max().unwrap();
+        assert!(busiest <= limit(125, 199, n), "{s:?}: {busiest}");
+        for p in &held {
+            b.report(p, Outcome::Success, 100).unwrap();
+        }
+        assert_eq!(route(&b, 99), home, "{s:?}: back home once the load is gone");
+
+        let unbounded = bounded(0, s, n);
+        let picks: Vec<_> = (0..50).map(|_| unbounded.select_key(99).unwrap()).collect();
+        assert!(picks.iter().all(|p| p.instance_id() == picks[0].instance_id()), "{s:?}");
+        for p in &picks {
+            unbounded.report(p, Outcome::Success, 100).unwrap();
+        }
+    }
+}
+
+/// Counted picks that are never reported expire, and the count forgets them:
+/// the bound is as exact afterwards as before.
+#[test]
+fn bounded_loads_forget_expired_picks() {
+    let (b, clock) = manual(Config {
+        strategy: Strategy::Maglev,
+        hash_balance_factor: 150,
+        pick_timeout_ms: 1_000,
+        ..Config::default()
+    });
+    b.set_instances(&ids(4)).unwrap();
+    for _ in 0..100 {
+        b.select_key(5).unwrap(); // never reported
+    }
+    for _ in 0..3 {
+        clock.advance_us(1_100_000);
+        b.stats();
+    }
+    assert_eq!(b.stats().in_flight, 0, "the picks expired");
+    for total in 0..40u64 {
+        let p = b.select_key(5).unwrap();
+        assert!(in_flight(&b, p.instance_id()) <= limit(150, total, 4), "pick {total}");
+    }
+}
+
+/// A counted pick whose mark is removed, or an uncounted one given the mark,
+/// fails its check.
+#[test]
+fn the_count_mark_cannot_be_forged() {
+    let b = bounded(125, Strategy::Maglev, 4);
+    let counted = b.select_key(1).unwrap();
+    let mut raw = counted.to_raw();
+    raw[2] ^= 1 << 31;
+    assert_eq!(b.report(&lb::Pick::from_raw(raw), Outcome::Success, 1), Err(lb::Error::InvalidPick));
+    b.report(&counted, Outcome::Success, 1).unwrap();
+    let plain = b.select().unwrap();
+    let mut raw = plain.to_raw();
+    raw[2] ^= 1 << 31;
+    assert_eq!(b.report(&lb::Pick::from_raw(raw), Outcome::Success, 1), Err(lb::Error::InvalidPick));
+    b.report(&plain, Outcome::Success, 1).unwrap();
+    assert_eq!(settled(&b).in_flight, 0);
+}
+
+/// Four threads on one hot key: every instance ends within the bound of the
+/// final total plus (threads - 1).
+#[test]
+fn bounded_loads_hold_within_the_slack_under_concurrency() {
+    let n = 8;
+    let threads = 4u64;
+    let b = std::sync::Arc::new(bounded(125, Strategy::Maglev, n));
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(threads as usize));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (b, barrier) = (b.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                (0..100).map(|_| b.select_key(7).unwrap()).collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let held: Vec<_> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let total = held.len() as u64;
+    for id in 1..=n {
+        let f = in_flight(&b, id);
+        assert!(f <= limit(125, total - 1, n) + threads - 1, "instance {id}: {f} of {total}");
+    }
+    for p in &held {
+        b.report(p, Outcome::Success, 1).unwrap();
+    }
+    assert_eq!(settled(&b).in_flight, 0);
+}

@@ -64,6 +64,7 @@ static const option_spec OPTIONS[] = {
     {LB_OPTION_MAGLEV_TABLE_SIZE, "MAGLEV_TABLE_SIZE", 17, 5000011, 0, 0, 1, 65537},
     {LB_OPTION_RING_HASH_MIN_SIZE, "RING_HASH_MIN_SIZE", 1, 8388608, 0, 0, 1, 1024},
     {LB_OPTION_RING_HASH_MAX_SIZE, "RING_HASH_MAX_SIZE", 1, 8388608, 0, 0, 1, 8388608},
+    {LB_OPTION_HASH_BALANCE_FACTOR, "HASH_BALANCE_FACTOR", 0, 10000, 0, 0, 1, 0},
 };
 #define N_OPTIONS (sizeof OPTIONS / sizeof OPTIONS[0])
 
@@ -306,6 +307,12 @@ static void bad_options(void) {
                       LB_STATUS_INVALID_ARGUMENT);
     }
     CHECK_REFUSED(lb, lb_set_option(lb, LB_OPTION_MAGLEV_TABLE_SIZE, 65537), LB_STATUS_OK);
+    /* The balance factor is 0 (off) or at least 100. */
+    const double not_a_factor[] = {1, 50, 99};
+    for (size_t i = 0; i < sizeof not_a_factor / sizeof not_a_factor[0]; i++) {
+        CHECK_REFUSED(lb, lb_set_option(lb, LB_OPTION_HASH_BALANCE_FACTOR, not_a_factor[i]),
+                      LB_STATUS_INVALID_ARGUMENT);
+    }
     /* Unknown options. */
     const lb_option unknown[] = {0, (lb_option)N_OPTIONS + 1, 1000, UINT32_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {

@@ -108,6 +108,7 @@ impl Balancer {
         if timeout == 0 {
             p.start_us = now_us;
         } else if now_us >= p.start_us.saturating_add(timeout) {
+            self.keyed_load.retire_for(x.full_epoch() + 1);
             x.epoch.fetch_add(1, Ordering::AcqRel);
             // The new epoch begins no earlier than the step became visible: every
             // pick stamped with the old one was made before this reading.

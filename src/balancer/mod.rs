@@ -5,6 +5,7 @@
 
 mod expiry;
 mod graveyard;
+mod keyed_load;
 mod maintenance;
 mod membership;
 mod report;
@@ -26,6 +27,7 @@ use crate::types::Strategy;
 
 use expiry::ExpiryClock;
 use graveyard::Graveyard;
+use keyed_load::KeyedLoad;
 use maintenance::Maintenance;
 use membership::Writer;
 
@@ -48,6 +50,8 @@ pub struct Balancer {
     maintenance: Maintenance,
     writer: Mutex<Writer>,
     graveyard: Graveyard,
+    /// Keyed picks in flight, while a hash balance factor is set.
+    keyed_load: KeyedLoad,
     /// Threads that have used this balancer (each gets its own random stream).
     threads: AtomicU64,
     /// Ejections made so far.
@@ -122,6 +126,7 @@ impl Balancer {
             maintenance: Maintenance::new(now),
             writer: Mutex::new(Writer::new(config)),
             graveyard: Graveyard::new(),
+            keyed_load: KeyedLoad::new(),
             threads: AtomicU64::new(0),
             ejections: AtomicU64::new(0),
             max_total_seen: AtomicU64::new(0),

@@ -130,9 +130,15 @@ impl Balancer {
         // SAFETY: as in `try_report`; nothing below calls back into the balancer.
         let (entry, shard) = unsafe { self.local() };
         let snap: &Snapshot = &entry.snapshot;
+        // A pick counted by bounded loads (`keyed_load`) has a marked index, so it
+        // always comes here; once settled it leaves the count.
         match locate(snap, &pick) {
             Some(m) if !check_matches(m, &pick) => Err(Refused::InvalidPick),
-            Some(m) => self.settle_member(snap, m, &pick, outcome, latency_us, shard),
+            Some(m) => {
+                self.settle_member(snap, m, &pick, outcome, latency_us, shard)?;
+                self.keyed_load.settle(&pick);
+                Ok(())
+            }
             None => {
                 let now = self.now_us.load(Ordering::Relaxed);
                 let penalty = self.maintenance.penalty_us();
@@ -142,6 +148,7 @@ impl Balancer {
                 if settled == Settled::Success {
                     shard.add(latency_us);
                 }
+                self.keyed_load.settle(&pick);
                 Ok(())
             }
         }

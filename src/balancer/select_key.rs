@@ -2,10 +2,12 @@
 //! entry names, or along the table when that one cannot take it; every other
 //! strategy selects as a plain select would.
 
+use super::keyed_load::COUNTED;
 use super::select::trial_pick;
 use super::Balancer;
 use crate::error::{Error, Refused};
 use crate::snapshot::Snapshot;
+use crate::strategy::keyed::Bound;
 use crate::strategy::PickCtx;
 use crate::types::Pick;
 
@@ -54,6 +56,10 @@ impl Balancer {
         // SAFETY: nothing below calls back into the balancer.
         let (entry, _) = unsafe { self.locals.cached(&self.published) }?;
         let snap: &Snapshot = &entry.snapshot;
+        // Bounded loads need the balancer-wide count: the full select.
+        if snap.cfg.hash_balance_factor != 0 {
+            return None;
+        }
         let idx = snap.keyed.as_ref()?.home(key)?;
         if !snap.members.get(idx)?.healthy {
             return None;
@@ -120,12 +126,26 @@ impl Balancer {
                 return Ok(snap.members[idx].pick(idx, e));
             }
         }
-        let mut chosen = keyed.choose(key, snap.panic, &mut ctx);
+        let factor = snap.cfg.hash_balance_factor;
+        let bound = (factor != 0).then(|| Bound {
+            factor,
+            total: self.keyed_load.total(),
+        });
+        let mut chosen = keyed.choose(key, snap.panic, bound, &mut ctx);
+        if chosen.is_none() && bound.is_some() {
+            // Every member is at its bound (the factor is at least 1, so only
+            // capacity, health or racing selects get here): as without one.
+            chosen = keyed.choose(key, snap.panic, None, &mut ctx);
+        }
         if chosen.is_none() && !exclude.is_empty() {
             ctx.exclude = &[];
-            chosen = keyed.choose(key, snap.panic, &mut ctx);
+            chosen = keyed.choose(key, snap.panic, bound, &mut ctx);
         }
         match chosen {
+            Some((idx, e)) if bound.is_some() => {
+                self.keyed_load.add(e);
+                Ok(snap.members[idx].pick(idx | COUNTED as usize, e))
+            }
             Some((idx, e)) => Ok(snap.members[idx].pick(idx, e)),
             None if ctx.at_ceiling.get() => Err(Refused::InFlightLimit),
             None => Err(Refused::NoInstance),

@@ -160,3 +160,15 @@ pub const LB_OPTION_RING_HASH_MIN_SIZE: lb_option = 28;
 /// Since 1.3.
 /// Range: [1, 8388608], whole numbers. Default: 8388608.
 pub const LB_OPTION_RING_HASH_MAX_SIZE: lb_option = 29;
+/// LB_STRATEGY_MAGLEV and LB_STRATEGY_RING_HASH: bounded loads (Mirrokni, Thorup
+/// and Zadimoghaddam, "Consistent Hashing with Bounded Loads", 2016; Envoy's and
+/// HAProxy's hash balance factor), in percent. An lb_select_key() takes an
+/// instance only while its picks in flight stay within
+/// ceil(factor / 100 x (keyed picks in flight + 1) x weight / sum of weights),
+/// exactly on one thread and within (threads - 1) under concurrency; otherwise
+/// the key walks on along the table, and comes back as the load falls. 0 turns
+/// it off and keeps the balancer-wide count off the request path; any other
+/// value must be at least 100 (LB_STATUS_INVALID_ARGUMENT otherwise; 125 is a
+/// common choice). Since 1.3.
+/// Range: [0, 10000], whole numbers. Default: 0.
+pub const LB_OPTION_HASH_BALANCE_FACTOR: lb_option = 30;

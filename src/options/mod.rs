@@ -106,8 +106,9 @@ macro_rules! spec {
 /// excluded. Three ranges also depend on another option (checked by
 /// `Config::validate`): max_ejection_ms >= base_ejection_ms,
 /// adaptive_max_window_ms >= adaptive_min_window_ms and ring_hash_max_size >=
-/// ring_hash_min_size; maglev_table_size must be a prime.
-pub(crate) static OPTIONS: [OptionSpec; 29] = [
+/// ring_hash_min_size; maglev_table_size must be a prime, and hash_balance_factor 0
+/// or at least 100.
+pub(crate) static OPTIONS: [OptionSpec; 30] = [
     spec!(1, u64 pick_timeout_ms, closed 0, u32::MAX, closed, 300_000),
     spec!(2, f64 panic_threshold, closed 0, 1, closed, 0.5),
     spec!(3, f64 unhealthy_threshold, open 0, 1, closed, 0.5),
@@ -137,6 +138,7 @@ pub(crate) static OPTIONS: [OptionSpec; 29] = [
     spec!(27, u32 maglev_table_size, closed 17, 5_000_011, closed, 65_537),
     spec!(28, u64 ring_hash_min_size, closed 1, 8_388_608, closed, 1_024),
     spec!(29, u64 ring_hash_max_size, closed 1, 8_388_608, closed, 8_388_608),
+    spec!(30, u32 hash_balance_factor, closed 0, 10_000, closed, 0),
 ];
 
 /// Pairs of options where the first may not exceed the second: (lesser, greater).
@@ -149,6 +151,9 @@ const ORDERED: [(&str, &str); 3] = [
 
 /// Options whose value must be a prime (besides its range).
 const PRIME: [&str; 1] = ["maglev_table_size"];
+
+/// Options that are 0 (off) or at least a value (besides their range).
+const OFF_OR_AT_LEAST: [(&str, u64); 1] = [("hash_balance_factor", 100)];
 
 /// Whether `n` is a prime (trial division: the values checked are below 2^23).
 fn is_prime(n: u64) -> bool {
@@ -283,8 +288,9 @@ impl Config {
     /// range is its row of the option table; on top of the ranges,
     /// `max_ejection_ms` must be at least `base_ejection_ms`,
     /// `adaptive_max_window_ms` at least `adaptive_min_window_ms` and
-    /// `ring_hash_max_size` at least `ring_hash_min_size`, and `maglev_table_size`
-    /// must be a prime. `strategy` and `seed` take every value of their types.
+    /// `ring_hash_max_size` at least `ring_hash_min_size`; `maglev_table_size`
+    /// must be a prime and `hash_balance_factor` 0 or at least 100. `strategy` and
+    /// `seed` take every value of their types.
     pub fn validate(&self) -> Result<(), Error> {
         for spec in OPTIONS.iter() {
             spec.check(spec.value(self))?;
@@ -303,6 +309,16 @@ impl Config {
             let v = spec.get(self) as u64;
             if !is_prime(v) {
                 return Err(Error::invalid(spec.name, format!("{v} is not a prime")));
+            }
+        }
+        for (name, least) in OFF_OR_AT_LEAST {
+            let spec = row(name);
+            let v = spec.get(self) as u64;
+            if v != 0 && v < least {
+                return Err(Error::invalid(
+                    spec.name,
+                    format!("{v} is neither 0 (off) nor at least {least}"),
+                ));
             }
         }
         Ok(())

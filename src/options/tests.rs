@@ -124,6 +124,25 @@ fn maglev_table_size_must_be_a_prime() {
     assert!(!is_prime(0) && !is_prime(1) && is_prime(2) && is_prime(3) && !is_prime(4));
 }
 
+/// hash_balance_factor is 0 (off) or at least 100.
+#[test]
+fn hash_balance_factor_is_off_or_at_least_100() {
+    let spec = by_name("hash_balance_factor").unwrap();
+    for ok in [0.0, 100.0, 125.0, 10_000.0] {
+        let mut config = Config::default();
+        assert!(set_f64(spec, &mut config, ok));
+        assert!(config.validate().is_ok(), "{ok}");
+    }
+    for bad in [1.0, 50.0, 99.0] {
+        let mut config = Config::default();
+        assert!(set_f64(spec, &mut config, bad));
+        match config.validate() {
+            Err(Error::InvalidArgument { field, .. }) => assert_eq!(field, spec.name),
+            other => panic!("{bad} accepted: {other:?}"),
+        }
+    }
+}
+
 /// Values that cannot be the field's type are not parsed.
 #[test]
 fn values_of_the_wrong_kind_are_not_parsed() {

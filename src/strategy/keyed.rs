@@ -82,13 +82,40 @@ pub(crate) struct Keyed {
     built: Arc<Built>,
     /// Member index (in the snapshot) of each node position.
     member_of: Box<[u32]>,
+    /// The weights of the members that may be picked (bounded loads share the
+    /// load among them).
+    weight_sum: u64,
+}
+
+/// Bounded loads for one keyed select: the balance factor (percent) and the
+/// keyed picks in flight when the select began.
+#[derive(Clone, Copy)]
+pub(crate) struct Bound {
+    pub factor: u32,
+    pub total: u64,
+}
+
+impl Bound {
+    /// The most picks in flight a member of weight `weight` may hold after it
+    /// takes this one: ceil(factor / 100 x (total + 1) x weight / weight_sum).
+    fn limit(self, weight: u32, weight_sum: u64) -> u64 {
+        let num = self.factor as u128 * (self.total as u128 + 1) * weight as u128;
+        let den = 100 * weight_sum.max(1) as u128;
+        num.div_ceil(den).min(u64::MAX as u128) as u64
+    }
 }
 
 impl Keyed {
     /// The table for a snapshot of `instances` (configured weights, in members
     /// order) under `cfg`, or `None` when the strategy does not hash. `prev`'s
     /// table is kept when it was built from the same recipe.
-    pub(crate) fn build(instances: &[Instance], cfg: &Config, prev: Option<&Keyed>) -> Option<Keyed> {
+    /// `weight_sum`: the weights of the members that may be picked.
+    pub(crate) fn build(
+        instances: &[Instance],
+        cfg: &Config,
+        prev: Option<&Keyed>,
+        weight_sum: u64,
+    ) -> Option<Keyed> {
         let sizes = match cfg.strategy {
             Strategy::Maglev => (cfg.maglev_table_size as u64, 0),
             Strategy::RingHash => (cfg.ring_hash_min_size, cfg.ring_hash_max_size),
@@ -116,7 +143,11 @@ impl Keyed {
                 Arc::new(Built { recipe, table })
             }
         };
-        Some(Keyed { built, member_of })
+        Some(Keyed {
+            built,
+            member_of,
+            weight_sum,
+        })
     }
 
     /// The member index `key`'s own entry names (health and capacity aside);
@@ -131,9 +162,16 @@ impl Keyed {
     /// The walk: from `key`'s entry along the table, the first member that is
     /// selectable (healthy, or any in `panic` mode) and takes a slot; after
     /// `WALK_ENTRIES` entries, every member once in id order from the key's own.
-    /// Deterministic for a given set, health and load. Returns (member index,
-    /// pick epoch) with the slot taken.
-    pub(crate) fn choose(&self, key: u64, panic: bool, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+    /// With `bound`, a member whose picks in flight would pass its limit is
+    /// passed over too. Deterministic for a given set, health and load. Returns
+    /// (member index, pick epoch) with the slot taken.
+    pub(crate) fn choose(
+        &self,
+        key: u64,
+        panic: bool,
+        bound: Option<Bound>,
+        ctx: &mut PickCtx<'_>,
+    ) -> Option<(usize, u32)> {
         let table = &self.built.table;
         let slot = table.slot(key)?;
         let try_pos = |pos: u32, ctx: &mut PickCtx<'_>| -> Option<(usize, u32)> {
@@ -141,6 +179,11 @@ impl Keyed {
             let m: &Member = ctx.members.get(idx)?;
             if !(panic || m.healthy) {
                 return None;
+            }
+            if let Some(b) = bound {
+                if m.state.in_flight() >= b.limit(m.weight, self.weight_sum) {
+                    return None;
+                }
             }
             ctx.acquire(idx).map(|e| (idx, e))
         };
