@@ -3,6 +3,7 @@
 #include <lb.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <exception>
 
@@ -42,7 +43,22 @@ int main() {
         const bool balanced = stats.in_flight == 0 &&
                               stats.total_requests ==
                                   stats.successes + stats.failures + stats.cancelled;
-        return balanced ? 0 : 1;
+
+        // Keyed selection: under Maglev a session's requests stay on one instance.
+        lb::Balancer sticky(lb::Strategy::Maglev);
+        sticky.set_instances({lb::make_instance(10), lb::make_instance(20), lb::make_instance(30)});
+        const std::uint64_t session = lb::hash_bytes("session-7f3a9c");
+        bool sticks = true;
+        std::uint64_t home = 0;
+        for (int n = 0; n < 5; n++) {
+            lb::Pick pick = sticky.select_key(session);
+            home = n == 0 ? pick.instance_id() : home;
+            sticks = sticks && pick.instance_id() == home;
+            pick.success(100us);
+        }
+        std::printf("  maglev: session-7f3a9c -> instance %llu, %s\n",
+                    static_cast<unsigned long long>(home), sticks ? "every time" : "MOVED");
+        return balanced && sticks ? 0 : 1;
     } catch (const lb::Error &e) {
         std::fprintf(stderr, "lb error: %s (status %u)\n", e.what(), e.status());
         return 1;

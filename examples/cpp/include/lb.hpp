@@ -11,10 +11,18 @@
 //
 // Errors
 //   Failures throw lb::Error (derived from std::runtime_error), whose status()
-//   is the lb_status. The hot path has non-throwing variants: try_select() and
-//   try_select_excluding() return std::optional<Pick> (empty on failure, with the
-//   status stored through an optional out pointer), and Pick::try_report()
-//   returns the lb_status. Destructors never throw.
+//   is the lb_status. The hot path has non-throwing variants: try_select(),
+//   try_select_excluding(), try_select_key() and try_select_key_excluding()
+//   return std::optional<Pick> (empty on failure, with the status stored through
+//   an optional out pointer), and Pick::try_report() returns the lb_status.
+//   Destructors never throw.
+//
+// Keyed selection (1.3)
+//   select_key() sends a key (lb::hash_bytes() of a session id, say) to the same
+//   instance under Strategy::Maglev and Strategy::RingHash; other strategies
+//   ignore the key. Options are the raw LB_OPTION_* values of lb.h, the 1.3 ones
+//   (LB_OPTION_MAGLEV_TABLE_SIZE, LB_OPTION_RING_HASH_MIN_SIZE,
+//   LB_OPTION_RING_HASH_MAX_SIZE) included.
 //
 // Thread safety
 //   As the C ABI: every member function of Balancer may be called concurrently
@@ -31,8 +39,14 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
+
+// This wrapper calls functions that lb.h gained in 1.3; a clear message beats
+// a pile of undeclared-identifier errors when an older lb.h is found first.
+static_assert(LB_VERSION_MAJOR == 1 && LB_VERSION_MINOR >= 3,
+              "lb.hpp needs lb.h 1.3 or a later 1.x");
 
 namespace lb {
 
@@ -44,6 +58,8 @@ enum class Strategy : lb_strategy {
     Adaptive = LB_STRATEGY_ADAPTIVE,
     LeastRequest = LB_STRATEGY_LEAST_REQUEST,  // since 1.2
     PeakEwma = LB_STRATEGY_PEAK_EWMA,          // since 1.2
+    Maglev = LB_STRATEGY_MAGLEV,               // since 1.3
+    RingHash = LB_STRATEGY_RING_HASH,          // since 1.3
 };
 
 // The outcomes of LB_OUTCOME_*.
@@ -240,6 +256,37 @@ public:
         return make_pick(s, pick, status);
     }
 
+    // Selects for `key` (lb_select_key): under Maglev and RingHash the same key
+    // goes to the same instance while the set and its health stay the same;
+    // other strategies ignore the key. Throws lb::Error as select() does.
+    Pick select_key(std::uint64_t key) {
+        lb_pick pick;
+        detail::check(lb_select_key(native(), key, &pick), "lb_select_key");
+        return Pick(handle_, pick);
+    }
+    // Selects for `key` avoiding `exclude` (a retry): the key moves along the
+    // table past them, to the same instance each time.
+    Pick select_key_excluding(std::uint64_t key, const std::vector<std::uint64_t> &exclude) {
+        lb_pick pick;
+        detail::check(
+            lb_select_key_excluding(native(), key, exclude.data(), exclude.size(), &pick),
+            "lb_select_key_excluding");
+        return Pick(handle_, pick);
+    }
+    std::optional<Pick> try_select_key(std::uint64_t key, lb_status *status = nullptr) noexcept {
+        lb_pick pick;
+        const lb_status s = lb_select_key(handle_, key, &pick);
+        return make_pick(s, pick, status);
+    }
+    std::optional<Pick> try_select_key_excluding(std::uint64_t key,
+                                                 const std::vector<std::uint64_t> &exclude,
+                                                 lb_status *status = nullptr) noexcept {
+        lb_pick pick;
+        const lb_status s =
+            lb_select_key_excluding(handle_, key, exclude.data(), exclude.size(), &pick);
+        return make_pick(s, pick, status);
+    }
+
     Stats stats() const {
         Stats stats;
         detail::check(lb_get_stats(native(), &stats), "lb_get_stats");
@@ -293,6 +340,17 @@ private:
 
 // lb's version at run time ("MAJOR.MINOR.PATCH").
 inline const char *version() noexcept { return lb_version(); }
+
+// The key lb would give these bytes (lb_hash_bytes: XXH3-64, seed 0), equal in
+// every process and binding, for select_key(). nullptr with `len` 0 is the empty
+// input; nullptr with `len` > 0 returns 0.
+inline std::uint64_t hash_bytes(const void *data, std::size_t len) noexcept {
+    return lb_hash_bytes(data, len);
+}
+// An empty view may carry a null data(): lb takes that as the empty input.
+inline std::uint64_t hash_bytes(std::string_view bytes) noexcept {
+    return lb_hash_bytes(bytes.data(), bytes.size());
+}
 
 }  // namespace lb
 

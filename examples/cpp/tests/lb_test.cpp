@@ -6,9 +6,15 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <limits>
 #include <optional>
+#include <set>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -49,7 +55,8 @@ TEST(Types, OwnershipIsMoveOnly) {
 
 TEST(Balancer, UnknownStrategyThrows) {
     try {
-        lb::Balancer balancer(static_cast<lb::Strategy>(7));
+        // 7 became RingHash in 1.3: the first value past the last strategy.
+        lb::Balancer balancer(static_cast<lb::Strategy>(LB_STRATEGY_RING_HASH + 1));
         FAIL() << "constructed with an unknown strategy";
     } catch (const lb::Error &e) {
         EXPECT_EQ(e.status(), LB_STATUS_INVALID_ARGUMENT);
@@ -339,4 +346,309 @@ TEST(Balancer, LeastRequestAndPeakEwma) {
         balancer.set_option(c.option, c.ok);
         EXPECT_EQ(balancer.option(c.option), c.ok);
     }
+}
+
+// Keyed selection (1.3): Maglev and ring hash map keys to instances, and the
+// 64-bit hash lb gives keys matches the shared test vector.
+namespace {
+
+const lb::Strategy kKeyed[] = {lb::Strategy::Maglev, lb::Strategy::RingHash};
+
+// The instance `key` goes to, with the pick settled so nothing stays in flight.
+std::uint64_t keyed_id(lb::Balancer &balancer, std::uint64_t key) {
+    lb::Pick pick = balancer.select_key(key);
+    const std::uint64_t id = pick.instance_id();
+    pick.success(1us);
+    return id;
+}
+
+// tests/vectors/hash_bytes.txt, found from the working directory (ctest runs
+// in the build directory) or, failing that, from this source file, so the test
+// runs from wherever it is started inside the repository.
+std::filesystem::path hash_vector_path() {
+    const std::filesystem::path rel = std::filesystem::path("tests") / "vectors" / "hash_bytes.txt";
+    for (std::filesystem::path start :
+         {std::filesystem::current_path(), std::filesystem::path(__FILE__).parent_path()}) {
+        for (std::filesystem::path dir = std::filesystem::absolute(start);; dir = dir.parent_path()) {
+            if (std::filesystem::exists(dir / rel)) {
+                return dir / rel;
+            }
+            if (dir == dir.parent_path()) {
+                break;
+            }
+        }
+    }
+    return {};
+}
+
+struct HashRow {
+    std::string bytes;
+    std::uint64_t hash;
+};
+
+std::vector<HashRow> read_hash_vector(const std::filesystem::path &path) {
+    std::vector<HashRow> rows;
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.empty() || line[0] == '#') {
+            continue;
+        }
+        std::istringstream fields(line);
+        std::string hex, hash;
+        fields >> hex >> hash;
+        EXPECT_EQ(hash.size(), 16u) << line;
+        HashRow row{{}, std::stoull(hash, nullptr, 16)};
+        if (hex != "-") {
+            EXPECT_EQ(hex.size() % 2, 0u) << line;
+            for (std::size_t i = 0; i + 1 < hex.size(); i += 2) {
+                row.bytes.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+            }
+        }
+        rows.push_back(row);
+    }
+    return rows;
+}
+
+}  // namespace
+
+TEST(Keyed, StrategiesAreKnown) {
+    EXPECT_EQ(static_cast<lb_strategy>(lb::Strategy::Maglev), 6u);
+    EXPECT_EQ(static_cast<lb_strategy>(lb::Strategy::RingHash), 7u);
+    EXPECT_GE(LB_VERSION_MINOR, 3);
+    for (lb::Strategy s : kKeyed) {
+        lb::Balancer balancer(s, 7);
+        EXPECT_EQ(balancer.stats().active_strategy, static_cast<lb_strategy>(s));
+    }
+    lb::Balancer balancer;
+    balancer.set_strategy(lb::Strategy::RingHash);
+    EXPECT_EQ(balancer.stats().active_strategy, LB_STRATEGY_RING_HASH);
+    EXPECT_EQ(status_of([&] {
+                  balancer.set_strategy(static_cast<lb::Strategy>(LB_STRATEGY_RING_HASH + 1));
+              }),
+              LB_STATUS_INVALID_ARGUMENT);
+    EXPECT_EQ(balancer.stats().active_strategy, LB_STRATEGY_RING_HASH);
+}
+
+TEST(Keyed, SameKeySameInstance) {
+    for (lb::Strategy s : kKeyed) {
+        lb::Balancer a = three_instances(s);
+        // Another balancer (another seed) with the same set maps keys alike:
+        // the mapping depends only on ids, weights and table options.
+        lb::Balancer b = three_instances(s);
+        std::set<std::uint64_t> used;
+        for (std::uint64_t key = 0; key < 300; key++) {
+            const std::uint64_t id = keyed_id(a, key);
+            used.insert(id);
+            EXPECT_EQ(keyed_id(a, key), id) << "key " << key;
+            EXPECT_EQ(keyed_id(b, key), id) << "key " << key;
+        }
+        EXPECT_EQ(used.size(), 3u) << "300 keys should reach all 3 instances";
+        const std::uint64_t session = lb::hash_bytes("session-7f3a9c");
+        const std::uint64_t id = keyed_id(a, session);
+        for (int i = 0; i < 20; i++) {
+            auto pick = a.try_select_key(session);
+            ASSERT_TRUE(pick.has_value());
+            EXPECT_EQ(pick->instance_id(), id);
+        }
+        expect_settled(a.stats());
+        expect_settled(b.stats());
+    }
+}
+
+TEST(Keyed, ExclusionMovesTheKeyOff) {
+    for (lb::Strategy s : kKeyed) {
+        lb::Balancer balancer = three_instances(s);
+        for (std::uint64_t key = 0; key < 50; key++) {
+            const std::uint64_t home = keyed_id(balancer, key);
+            lb::Pick retry = balancer.select_key_excluding(key, {home});
+            const std::uint64_t next = retry.instance_id();
+            EXPECT_NE(next, home) << "key " << key;
+            retry.success(1us);
+            // The retry's target is stable too.
+            for (int i = 0; i < 3; i++) {
+                lb_status status = LB_STATUS_INTERNAL;
+                auto again = balancer.try_select_key_excluding(key, {home}, &status);
+                ASSERT_TRUE(again.has_value());
+                EXPECT_EQ(status, LB_STATUS_OK);
+                EXPECT_EQ(again->instance_id(), next);
+            }
+            // Excluding the other two leaves only the third one.
+            const std::uint64_t third = 6 - home - next;  // ids are 1, 2, 3
+            EXPECT_EQ(balancer.select_key_excluding(key, {home, next}).instance_id(), third);
+            // Everything excluded, or unknown ids only: as select_key().
+            EXPECT_EQ(balancer.select_key_excluding(key, {1, 2, 3}).instance_id(), home);
+            EXPECT_EQ(balancer.select_key_excluding(key, {99}).instance_id(), home);
+            EXPECT_EQ(balancer.select_key_excluding(key, {}).instance_id(), home);
+        }
+        expect_settled(balancer.stats());
+    }
+}
+
+TEST(Keyed, KeyIgnoredByOtherStrategies) {
+    lb::Balancer balancer(lb::Strategy::RoundRobin);
+    balancer.set_instances({lb::make_instance(1), lb::make_instance(2)});
+    std::uint64_t last = keyed_id(balancer, 42);
+    for (int i = 0; i < 10; i++) {
+        const std::uint64_t id = keyed_id(balancer, 42);
+        EXPECT_NE(id, last) << "round robin should alternate whatever the key";
+        last = id;
+    }
+    // On the keyed strategies plain select() runs round robin.
+    for (lb::Strategy s : kKeyed) {
+        lb::Balancer keyed(s);
+        keyed.set_instances({lb::make_instance(1), lb::make_instance(2)});
+        std::uint64_t prev = 0;
+        for (int i = 0; i < 10; i++) {
+            lb::Pick pick = keyed.select();
+            EXPECT_NE(pick.instance_id(), prev);
+            prev = pick.instance_id();
+        }
+    }
+}
+
+TEST(Keyed, EmptySetAndMovedFrom) {
+    for (lb::Strategy s : kKeyed) {
+        lb::Balancer balancer(s);
+        EXPECT_EQ(status_of([&] { balancer.select_key(1); }), LB_STATUS_NO_INSTANCE);
+        EXPECT_EQ(status_of([&] { balancer.select_key_excluding(1, {1}); }),
+                  LB_STATUS_NO_INSTANCE);
+        lb_status status = LB_STATUS_OK;
+        EXPECT_FALSE(balancer.try_select_key(1, &status).has_value());
+        EXPECT_EQ(status, LB_STATUS_NO_INSTANCE);
+        status = LB_STATUS_OK;
+        EXPECT_FALSE(balancer.try_select_key_excluding(1, {}, &status).has_value());
+        EXPECT_EQ(status, LB_STATUS_NO_INSTANCE);
+        EXPECT_EQ(balancer.stats().total_requests, 0u);
+
+        // A moved-from Balancer has a null handle: the throwing calls name it,
+        // the non-throwing ones pass lb's NULL status through.
+        lb::Balancer taken = std::move(balancer);
+        // NOLINTNEXTLINE(bugprone-use-after-move): moved-from is the point
+        EXPECT_EQ(status_of([&] { balancer.select_key(1); }), LB_STATUS_NULL_POINTER);
+        EXPECT_EQ(status_of([&] { balancer.select_key_excluding(1, {}); }),
+                  LB_STATUS_NULL_POINTER);
+        EXPECT_FALSE(balancer.try_select_key(1, &status).has_value());
+        EXPECT_EQ(status, LB_STATUS_NULL_POINTER);
+        EXPECT_FALSE(balancer.try_select_key_excluding(1, {2}, &status).has_value());
+        EXPECT_EQ(status, LB_STATUS_NULL_POINTER);
+        EXPECT_FALSE(taken.try_select_key(1).has_value());
+    }
+}
+
+// What the wrapper cannot express (a null out pointer, a null or impossible
+// exclusion array), straight through the C ABI: refused, with the pick zeroed.
+TEST(Keyed, CAbiPointerErrors) {
+    lb::Balancer balancer = three_instances(lb::Strategy::Maglev);
+    lb_balancer *h = balancer.native_handle();
+    lb_pick pick;
+    const auto poison = [&] { std::memset(&pick, 0xab, sizeof pick); };
+    const auto zeroed = [&] {
+        lb_pick zero{};
+        return std::memcmp(&pick, &zero, sizeof pick) == 0;
+    };
+    poison();
+    EXPECT_EQ(lb_select_key(nullptr, 1, &pick), LB_STATUS_NULL_POINTER);
+    EXPECT_TRUE(zeroed());
+    EXPECT_EQ(lb_select_key(h, 1, nullptr), LB_STATUS_NULL_POINTER);
+    poison();
+    EXPECT_EQ(lb_select_key_excluding(h, 1, nullptr, 1, &pick), LB_STATUS_NULL_POINTER);
+    EXPECT_TRUE(zeroed());
+    const std::uint64_t one = 1;
+    poison();
+    EXPECT_EQ(lb_select_key_excluding(h, 1, &one, SIZE_MAX, &pick), LB_STATUS_INVALID_ARGUMENT);
+    EXPECT_TRUE(zeroed());
+    EXPECT_EQ(lb_select_key_excluding(nullptr, 1, &one, 1, &pick), LB_STATUS_NULL_POINTER);
+    EXPECT_EQ(lb_select_key_excluding(h, 1, &one, 1, nullptr), LB_STATUS_NULL_POINTER);
+    // NULL with count 0 is an empty list.
+    EXPECT_EQ(lb_select_key_excluding(h, 1, nullptr, 0, &pick), LB_STATUS_OK);
+    EXPECT_EQ(lb_report(h, &pick, LB_OUTCOME_SUCCESS, 1), LB_STATUS_OK);
+    expect_settled(balancer.stats());
+    EXPECT_EQ(balancer.stats().total_requests, 1u);
+}
+
+TEST(HashBytes, SharedVector) {
+    const std::filesystem::path path = hash_vector_path();
+    ASSERT_FALSE(path.empty()) << "tests/vectors/hash_bytes.txt not found above "
+                               << std::filesystem::current_path();
+    const std::vector<HashRow> rows = read_hash_vector(path);
+    ASSERT_EQ(rows.size(), 6u);
+    for (const HashRow &row : rows) {
+        EXPECT_EQ(lb::hash_bytes(row.bytes), row.hash) << "input of " << row.bytes.size() << " bytes";
+        EXPECT_EQ(lb::hash_bytes(row.bytes.data(), row.bytes.size()), row.hash);
+    }
+    // The empty row is also what a null pointer with length 0 hashes to.
+    EXPECT_EQ(rows[0].bytes.size(), 0u);
+    EXPECT_EQ(lb::hash_bytes(nullptr, 0), rows[0].hash);
+    EXPECT_EQ(lb::hash_bytes(std::string_view{}), rows[0].hash);
+}
+
+TEST(HashBytes, NullAndEmpty) {
+    const std::uint64_t empty = lb::hash_bytes(nullptr, 0);
+    EXPECT_EQ(lb::hash_bytes(""), empty);
+    EXPECT_EQ(lb::hash_bytes("x", 0), empty);
+    EXPECT_EQ(lb::hash_bytes(nullptr, 5), 0u);  // a bad pointer, not a crash
+    EXPECT_NE(lb::hash_bytes("a"), lb::hash_bytes("b"));
+    // The view overload hashes exactly its bytes, embedded NULs included.
+    const char bytes[] = {'a', '\0', 'b'};
+    EXPECT_EQ(lb::hash_bytes(std::string_view(bytes, 3)), lb::hash_bytes(bytes, 3));
+    EXPECT_NE(lb::hash_bytes(std::string_view(bytes, 3)), lb::hash_bytes("a"));
+}
+
+// The 1.3 options: defaults, accepted values, and each class of invalid value
+// refused with nothing changed.
+TEST(Keyed, Options) {
+    lb::Balancer balancer = three_instances(lb::Strategy::Maglev);
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    const double inf = std::numeric_limits<double>::infinity();
+    struct Case {
+        lb_option option;
+        double def, ok;
+        std::vector<double> bad;
+    };
+    const Case cases[] = {
+        // Below, above, NaN, infinities, a fraction, and non-primes in range.
+        {LB_OPTION_MAGLEV_TABLE_SIZE, 65537, 251,
+         {13, 16, 5000012, 5000021, nan, inf, -inf, 65537.5, 65536, 18, 5000010}},
+        {LB_OPTION_RING_HASH_MIN_SIZE, 1024, 16, {0, -1, 8388609, nan, inf, -inf, 1024.5}},
+        {LB_OPTION_RING_HASH_MAX_SIZE, 8388608, 4096, {0, -1, 8388609, nan, inf, -inf, 2048.25}},
+    };
+    for (const Case &c : cases) {
+        EXPECT_EQ(balancer.option(c.option), c.def) << c.option;
+        for (double v : c.bad) {
+            EXPECT_EQ(status_of([&] { balancer.set_option(c.option, v); }),
+                      LB_STATUS_INVALID_ARGUMENT)
+                << c.option << " = " << v;
+            EXPECT_EQ(balancer.option(c.option), c.def) << c.option;
+        }
+        balancer.set_option(c.option, c.ok);
+        EXPECT_EQ(balancer.option(c.option), c.ok);
+    }
+    // The ends of the ranges are accepted.
+    balancer.set_option(LB_OPTION_MAGLEV_TABLE_SIZE, 17);
+    balancer.set_option(LB_OPTION_MAGLEV_TABLE_SIZE, 5000011);
+    balancer.set_option(LB_OPTION_MAGLEV_TABLE_SIZE, 17);
+    balancer.set_option(LB_OPTION_RING_HASH_MAX_SIZE, 8388608);
+    balancer.set_option(LB_OPTION_RING_HASH_MIN_SIZE, 1);
+    balancer.set_option(LB_OPTION_RING_HASH_MIN_SIZE, 8388608);
+    // min must not exceed max, from either side.
+    balancer.set_option(LB_OPTION_RING_HASH_MIN_SIZE, 1024);
+    balancer.set_option(LB_OPTION_RING_HASH_MAX_SIZE, 2048);
+    EXPECT_EQ(status_of([&] { balancer.set_option(LB_OPTION_RING_HASH_MIN_SIZE, 4096); }),
+              LB_STATUS_INVALID_ARGUMENT);
+    EXPECT_EQ(status_of([&] { balancer.set_option(LB_OPTION_RING_HASH_MAX_SIZE, 512); }),
+              LB_STATUS_INVALID_ARGUMENT);
+    EXPECT_EQ(balancer.option(LB_OPTION_RING_HASH_MIN_SIZE), 1024.0);
+    EXPECT_EQ(balancer.option(LB_OPTION_RING_HASH_MAX_SIZE), 2048.0);
+    balancer.set_option(LB_OPTION_RING_HASH_MIN_SIZE, 2048);  // equal is fine
+
+    // Keyed selection keeps working on the smallest table and a small ring.
+    for (lb::Strategy s : kKeyed) {
+        balancer.set_strategy(s);
+        for (std::uint64_t key = 0; key < 20; key++) {
+            const std::uint64_t id = keyed_id(balancer, key);
+            EXPECT_EQ(keyed_id(balancer, key), id);
+        }
+    }
+    expect_settled(balancer.stats());
 }

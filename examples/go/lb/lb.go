@@ -13,6 +13,10 @@
 //	pick, err := b.Select()
 //	... send the request to pick.InstanceID() ...
 //	b.Report(pick, lb.Success, elapsed)
+//
+// Keyed selection (since 1.3): under Maglev and RingHash, SelectKey sends a key
+// (HashBytes of a session id, say) to the same instance while the set and its
+// health stay the same; other strategies ignore the key.
 package lb
 
 /*
@@ -41,6 +45,8 @@ const (
 	Adaptive             Strategy = C.LB_STRATEGY_ADAPTIVE
 	LeastRequest         Strategy = C.LB_STRATEGY_LEAST_REQUEST // since 1.2
 	PeakEwma             Strategy = C.LB_STRATEGY_PEAK_EWMA     // since 1.2
+	Maglev               Strategy = C.LB_STRATEGY_MAGLEV        // since 1.3
+	RingHash             Strategy = C.LB_STRATEGY_RING_HASH     // since 1.3
 )
 
 func (s Strategy) String() string {
@@ -57,6 +63,10 @@ func (s Strategy) String() string {
 		return "least_request"
 	case PeakEwma:
 		return "peak_ewma"
+	case Maglev:
+		return "maglev"
+	case RingHash:
+		return "ring_hash"
 	}
 	return fmt.Sprintf("Strategy(%d)", uint32(s))
 }
@@ -107,6 +117,10 @@ const (
 	OptionSlowStartWindowMS         Option = C.LB_OPTION_SLOW_START_WINDOW_MS
 	OptionSlowStartAggression       Option = C.LB_OPTION_SLOW_START_AGGRESSION
 	OptionSlowStartMinWeightPercent Option = C.LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT
+	// Since 1.3.
+	OptionMaglevTableSize Option = C.LB_OPTION_MAGLEV_TABLE_SIZE
+	OptionRingHashMinSize Option = C.LB_OPTION_RING_HASH_MIN_SIZE
+	OptionRingHashMaxSize Option = C.LB_OPTION_RING_HASH_MAX_SIZE
 )
 
 // Status is an lb_status code.
@@ -427,6 +441,56 @@ func (b *Balancer) SelectExcluding(exclude []uint64) (Pick, error) {
 		return Pick{}, err
 	}
 	return p, nil
+}
+
+// SelectKey picks an instance for key: under Maglev and RingHash the same key
+// goes to the same instance while the set and its health stay the same, and to
+// the next one in table order while that one cannot take it. Other strategies
+// ignore the key and select as Select does.
+func (b *Balancer) SelectKey(key uint64) (Pick, error) {
+	h, err := b.acquire()
+	if err != nil {
+		return Pick{}, err
+	}
+	defer b.mu.RUnlock()
+	var p Pick
+	if err := check("SelectKey", C.lb_select_key(h, C.uint64_t(key), &p.raw)); err != nil {
+		return Pick{}, err
+	}
+	return p, nil
+}
+
+// SelectKeyExcluding is SelectKey avoiding exclude (a retry) while any other
+// instance can take the request: the key moves along the table past them, to
+// the same instance each time.
+func (b *Balancer) SelectKeyExcluding(key uint64, exclude []uint64) (Pick, error) {
+	var ids *C.uint64_t
+	if len(exclude) > 0 {
+		ids = (*C.uint64_t)(unsafe.Pointer(&exclude[0]))
+	}
+	h, err := b.acquire()
+	if err != nil {
+		return Pick{}, err
+	}
+	defer b.mu.RUnlock()
+	var p Pick
+	status := C.lb_select_key_excluding(h, C.uint64_t(key), ids, C.size_t(len(exclude)), &p.raw)
+	if err := check("SelectKeyExcluding", status); err != nil {
+		return Pick{}, err
+	}
+	return p, nil
+}
+
+// HashBytes is the key lb gives data (XXH3-64, seed 0), the same in every
+// process and binding, for SelectKey.
+func HashBytes(data []byte) uint64 {
+	// &data[0] of an empty slice would panic; lb takes nil with length 0 as the
+	// empty input.
+	var p unsafe.Pointer
+	if len(data) > 0 {
+		p = unsafe.Pointer(&data[0])
+	}
+	return uint64(C.lb_hash_bytes(p, C.size_t(len(data))))
 }
 
 // Report tells how the request of p ended. latency counts for Success and

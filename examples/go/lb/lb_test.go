@@ -1,8 +1,14 @@
 package lb_test
 
 import (
+	"bufio"
+	"encoding/hex"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -243,7 +249,8 @@ func TestStrategySwitch(t *testing.T) {
 	if s, _ := b.Stats(); s.ActiveStrategy != lb.WeightedResponseTime {
 		t.Fatalf("active strategy %v", s.ActiveStrategy)
 	}
-	if err := b.SetStrategy(lb.Strategy(6)); !errors.Is(err, lb.ErrInvalidArgument) {
+	// 6 became Maglev in 1.3: the first value past the last strategy.
+	if err := b.SetStrategy(lb.RingHash + 1); !errors.Is(err, lb.ErrInvalidArgument) {
 		t.Fatalf("unknown strategy: %v", err)
 	}
 }
@@ -547,5 +554,357 @@ func TestSeeds(t *testing.T) {
 	}
 	if _, err := lb.NewSeeded(lb.Strategy(99), 1); !errors.Is(err, lb.ErrInvalidArgument) {
 		t.Fatalf("NewSeeded with an unknown strategy: %v", err)
+	}
+}
+
+// Keyed selection (1.3): Maglev and ring hash map keys to instances, and
+// HashBytes matches the shared test vector.
+
+var keyedStrategies = []lb.Strategy{lb.Maglev, lb.RingHash}
+
+// keyedID is the instance key goes to; the pick is reported so nothing stays
+// in flight.
+func keyedID(t *testing.T, b *lb.Balancer, key uint64) uint64 {
+	t.Helper()
+	p, err := b.SelectKey(key)
+	if err != nil {
+		t.Fatalf("SelectKey(%d): %v", key, err)
+	}
+	if err := b.Report(p, lb.Success, time.Microsecond); err != nil {
+		t.Fatalf("Report: %v", err)
+	}
+	return p.InstanceID()
+}
+
+func TestKeyedStrategies(t *testing.T) {
+	if lb.Maglev != 6 || lb.RingHash != 7 {
+		t.Fatalf("Maglev = %d, RingHash = %d; lb.h says 6 and 7", lb.Maglev, lb.RingHash)
+	}
+	if lb.Maglev.String() != "maglev" || lb.RingHash.String() != "ring_hash" || (lb.RingHash+1).String() != "Strategy(8)" {
+		t.Fatalf("names %v %v %v", lb.Maglev, lb.RingHash, lb.RingHash+1)
+	}
+	for _, s := range keyedStrategies {
+		b, err := lb.NewSeeded(s, 7)
+		if err != nil {
+			t.Fatalf("NewSeeded(%v): %v", s, err)
+		}
+		if st, _ := b.Stats(); st.ActiveStrategy != s {
+			t.Fatalf("%v: active strategy %v", s, st.ActiveStrategy)
+		}
+		_ = b.Close()
+	}
+	b := newBalancer(t, lb.RoundRobin, 1)
+	if err := b.SetStrategy(lb.RingHash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lb.New(lb.RingHash + 1); !errors.Is(err, lb.ErrInvalidArgument) {
+		t.Fatalf("New(8): %v", err)
+	}
+}
+
+func TestSelectKeySameInstance(t *testing.T) {
+	for _, s := range keyedStrategies {
+		a := newBalancer(t, s, 1, 2, 3)
+		// Another balancer (another seed) with the same set maps keys alike: the
+		// mapping depends only on ids, weights and table options.
+		other := newBalancer(t, s, 1, 2, 3)
+		used := map[uint64]bool{}
+		for key := uint64(0); key < 300; key++ {
+			id := keyedID(t, a, key)
+			used[id] = true
+			if again := keyedID(t, a, key); again != id {
+				t.Fatalf("%v: key %d went to %d, then %d", s, key, id, again)
+			}
+			if there := keyedID(t, other, key); there != id {
+				t.Fatalf("%v: key %d went to %d here, %d on another balancer", s, key, id, there)
+			}
+		}
+		if len(used) != 3 {
+			t.Fatalf("%v: 300 keys reached only %v", s, used)
+		}
+		settled(t, a)
+		settled(t, other)
+	}
+}
+
+func TestSelectKeyExcluding(t *testing.T) {
+	for _, s := range keyedStrategies {
+		b := newBalancer(t, s, 1, 2, 3)
+		for key := uint64(0); key < 50; key++ {
+			home := keyedID(t, b, key)
+			var next uint64
+			for i := 0; i < 4; i++ {
+				p, err := b.SelectKeyExcluding(key, []uint64{home})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p.InstanceID() == home || (i > 0 && p.InstanceID() != next) {
+					t.Fatalf("%v: key %d excluding %d went to %d (before: %d)", s, key, home, p.InstanceID(), next)
+				}
+				next = p.InstanceID()
+				if err := b.Report(p, lb.Cancelled, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			third := 6 - home - next // ids are 1, 2, 3
+			for _, c := range []struct {
+				exclude []uint64
+				want    uint64
+			}{
+				{[]uint64{home, next}, third},
+				{[]uint64{1, 2, 3}, home}, // everything excluded: as SelectKey
+				{[]uint64{99}, home},      // unknown ids are ignored
+				{nil, home},
+			} {
+				p, err := b.SelectKeyExcluding(key, c.exclude)
+				if err != nil || p.InstanceID() != c.want {
+					t.Fatalf("%v: key %d excluding %v = %d, %v; want %d", s, key, c.exclude, p.InstanceID(), err, c.want)
+				}
+				if err := b.Report(p, lb.Success, time.Microsecond); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		settled(t, b)
+	}
+}
+
+func TestSelectKeyIgnoredByOtherStrategies(t *testing.T) {
+	b := newBalancer(t, lb.RoundRobin, 1, 2)
+	last := keyedID(t, b, 42)
+	for i := 0; i < 10; i++ {
+		id := keyedID(t, b, 42)
+		if id == last {
+			t.Fatalf("round robin gave key 42 instance %d twice in a row", id)
+		}
+		last = id
+	}
+	// On the keyed strategies plain Select runs round robin.
+	for _, s := range keyedStrategies {
+		k := newBalancer(t, s, 1, 2)
+		var prev uint64
+		for i := 0; i < 10; i++ {
+			p, err := k.Select()
+			if err != nil || p.InstanceID() == prev {
+				t.Fatalf("%v: Select = %d, %v after %d", s, p.InstanceID(), err, prev)
+			}
+			prev = p.InstanceID()
+			if err := k.Report(p, lb.Success, time.Microsecond); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestSelectKeyEmptySetAndClosed(t *testing.T) {
+	for _, s := range keyedStrategies {
+		b, err := lb.New(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.SelectKey(1); !errors.Is(err, lb.ErrNoInstance) {
+			t.Fatalf("%v: SelectKey on empty set: %v", s, err)
+		}
+		_, err = b.SelectKeyExcluding(1, []uint64{1})
+		var lbErr *lb.Error
+		if !errors.As(err, &lbErr) || lbErr.Op != "SelectKeyExcluding" || lbErr.Status != lb.StatusNoInstance {
+			t.Fatalf("%v: SelectKeyExcluding on empty set: %#v", s, err)
+		}
+		if st := settled(t, b); st.TotalRequests != 0 {
+			t.Fatalf("%v: refused selects counted: %+v", s, st)
+		}
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := b.SelectKey(1); !errors.Is(err, lb.ErrClosed) {
+			t.Fatalf("%v: SelectKey after Close: %v", s, err)
+		}
+		if _, err := b.SelectKeyExcluding(1, nil); !errors.Is(err, lb.ErrClosed) {
+			t.Fatalf("%v: SelectKeyExcluding after Close: %v", s, err)
+		}
+	}
+}
+
+// hashVectorPath finds tests/vectors/hash_bytes.txt above the working directory
+// (go test runs in the package directory).
+func hashVectorPath(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p := filepath.Join(dir, "tests", "vectors", "hash_bytes.txt")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("tests/vectors/hash_bytes.txt not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+func TestHashBytesVector(t *testing.T) {
+	f, err := os.Open(hashVectorPath(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows := 0
+	var empty uint64
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Fields(line)
+		if len(fields) != 2 || len(fields[1]) != 16 {
+			t.Fatalf("malformed row %q", line)
+		}
+		want, err := strconv.ParseUint(fields[1], 16, 64)
+		if err != nil {
+			t.Fatalf("row %q: %v", line, err)
+		}
+		var data []byte
+		if fields[0] != "-" {
+			if data, err = hex.DecodeString(fields[0]); err != nil {
+				t.Fatalf("row %q: %v", line, err)
+			}
+		} else {
+			empty = want
+		}
+		if got := lb.HashBytes(data); got != want {
+			t.Errorf("HashBytes(%d bytes %.16s...) = %016x, want %016x", len(data), fields[0], got, want)
+		}
+		rows++
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if rows != 6 {
+		t.Fatalf("%d rows in the vector, want 6", rows)
+	}
+	// nil and an empty non-nil slice are both the empty input.
+	if lb.HashBytes(nil) != empty || lb.HashBytes([]byte{}) != empty || lb.HashBytes(make([]byte, 0, 8)) != empty {
+		t.Fatalf("empty inputs hash to %016x, %016x; want %016x", lb.HashBytes(nil), lb.HashBytes([]byte{}), empty)
+	}
+}
+
+func TestHashBytesSlices(t *testing.T) {
+	buf := []byte("xuser:42x")
+	if lb.HashBytes(buf[1:8]) != lb.HashBytes([]byte("user:42")) {
+		t.Fatal("a subslice hashes differently from the same bytes")
+	}
+	if lb.HashBytes([]byte("a\x00b")) == lb.HashBytes([]byte("a")) {
+		t.Fatal("bytes after a NUL were ignored")
+	}
+}
+
+// The 1.3 options: defaults, accepted values, and each class of invalid value
+// refused with nothing changed.
+func TestKeyedOptions(t *testing.T) {
+	b := newBalancer(t, lb.Maglev, 1, 2, 3)
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, c := range []struct {
+		o       lb.Option
+		def, ok float64
+		bad     []float64
+	}{
+		// Below, above, NaN, infinities, a fraction, and for Maglev non-primes in range.
+		{lb.OptionMaglevTableSize, 65537, 251, []float64{13, 16, 5000012, 5000021, nan, inf, -inf, 65537.5, 65536, 18, 5000010}},
+		{lb.OptionRingHashMinSize, 1024, 16, []float64{0, -1, 8388609, nan, inf, -inf, 1024.5}},
+		{lb.OptionRingHashMaxSize, 8388608, 4096, []float64{0, -1, 8388609, nan, inf, -inf, 2048.25}},
+	} {
+		if v, err := b.Option(c.o); err != nil || v != c.def {
+			t.Fatalf("option %d default = %v, %v; want %v", c.o, v, err, c.def)
+		}
+		for _, v := range c.bad {
+			if err := b.SetOption(c.o, v); !errors.Is(err, lb.ErrInvalidArgument) {
+				t.Fatalf("SetOption(%d, %v): %v", c.o, v, err)
+			}
+			if got, _ := b.Option(c.o); got != c.def {
+				t.Fatalf("refused SetOption(%d, %v) changed it to %v", c.o, v, got)
+			}
+		}
+		if err := b.SetOption(c.o, c.ok); err != nil {
+			t.Fatalf("SetOption(%d, %v): %v", c.o, c.ok, err)
+		}
+		if got, _ := b.Option(c.o); got != c.ok {
+			t.Fatalf("option %d = %v after setting %v", c.o, got, c.ok)
+		}
+	}
+	// The ends of the ranges are accepted, and min must not exceed max from
+	// either side.
+	for _, c := range []struct {
+		o  lb.Option
+		v  float64
+		ok bool
+	}{
+		{lb.OptionMaglevTableSize, 17, true}, {lb.OptionMaglevTableSize, 5000011, true}, {lb.OptionMaglevTableSize, 17, true},
+		{lb.OptionRingHashMaxSize, 8388608, true}, {lb.OptionRingHashMinSize, 1, true}, {lb.OptionRingHashMinSize, 8388608, true},
+		{lb.OptionRingHashMinSize, 1024, true}, {lb.OptionRingHashMaxSize, 2048, true},
+		{lb.OptionRingHashMinSize, 4096, false}, {lb.OptionRingHashMaxSize, 512, false},
+		{lb.OptionRingHashMinSize, 2048, true},
+	} {
+		err := b.SetOption(c.o, c.v)
+		if (c.ok && err != nil) || (!c.ok && !errors.Is(err, lb.ErrInvalidArgument)) {
+			t.Fatalf("SetOption(%d, %v): %v", c.o, c.v, err)
+		}
+	}
+	if lo, _ := b.Option(lb.OptionRingHashMinSize); lo != 2048 {
+		t.Fatalf("ring min = %v", lo)
+	}
+	// Keyed selection keeps working on the smallest table and a small ring.
+	for _, s := range keyedStrategies {
+		if err := b.SetStrategy(s); err != nil {
+			t.Fatal(err)
+		}
+		for key := uint64(0); key < 20; key++ {
+			if id := keyedID(t, b, key); keyedID(t, b, key) != id {
+				t.Fatalf("%v: key %d moved", s, key)
+			}
+		}
+	}
+	settled(t, b)
+}
+
+// Many goroutines select keys at once (run with -race): every key stays on
+// the instance it mapped to before they started.
+func TestConcurrentSelectKey(t *testing.T) {
+	for _, s := range keyedStrategies {
+		b := newBalancer(t, s, 1, 2, 3, 4)
+		const keys = 64
+		want := make([]uint64, keys)
+		for k := range want {
+			want[k] = keyedID(t, b, lb.HashBytes([]byte(strconv.Itoa(k))))
+		}
+		var wg sync.WaitGroup
+		for w := 0; w < 8; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := 0; i < 500; i++ {
+					k := (i + w) % keys
+					p, err := b.SelectKey(lb.HashBytes([]byte(strconv.Itoa(k))))
+					if err != nil {
+						t.Errorf("SelectKey: %v", err)
+						return
+					}
+					if p.InstanceID() != want[k] {
+						t.Errorf("%v: key %d went to %d, want %d", s, k, p.InstanceID(), want[k])
+					}
+					if err := b.Report(p, lb.Success, time.Microsecond); err != nil {
+						t.Errorf("Report: %v", err)
+						return
+					}
+				}
+			}(w)
+		}
+		wg.Wait()
+		settled(t, b)
 	}
 }

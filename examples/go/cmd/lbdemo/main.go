@@ -1,7 +1,8 @@
 // Command lbdemo runs simulated requests through lb from several goroutines:
 // three backends, one of them slow and one that fails now and then, with a retry
 // on another backend after a failure. It prints the totals and each backend's
-// health, and exits non-zero if the totals do not add up.
+// health, then sends one session's requests through Maglev (keyed selection),
+// and exits non-zero if the totals do not add up or the session moves.
 package main
 
 import (
@@ -95,6 +96,37 @@ func run() error {
 	if stats.InFlight != 0 || stats.TotalRequests != stats.Successes+stats.Failures+stats.Cancelled {
 		return fmt.Errorf("totals do not add up: %+v", stats)
 	}
+	return sticky()
+}
+
+// sticky shows keyed selection: under Maglev a session's requests stay on one
+// backend.
+func sticky() error {
+	b, err := lb.New(lb.Maglev)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	if err := b.SetInstances([]lb.Instance{{ID: 1, Weight: 1}, {ID: 2, Weight: 1}, {ID: 3, Weight: 2}}); err != nil {
+		return err
+	}
+	key := lb.HashBytes([]byte("session-7f3a9c"))
+	var home uint64
+	for n := 0; n < 5; n++ {
+		pick, err := b.SelectKey(key)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			home = pick.InstanceID()
+		} else if pick.InstanceID() != home {
+			return fmt.Errorf("session-7f3a9c moved from backend %d to %d", home, pick.InstanceID())
+		}
+		if err := b.Report(pick, lb.Success, 300*time.Microsecond); err != nil {
+			return err
+		}
+	}
+	fmt.Printf("  %v: session-7f3a9c -> backend %d, every time\n", lb.Maglev, home)
 	return nil
 }
 
