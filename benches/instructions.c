@@ -1,10 +1,12 @@
 /* Select + report pairs through the C ABI, for counting instructions per pair
  * under callgrind (benches/instructions.sh runs it).
  *
- *   instructions STRATEGY N PAIRS
+ *   instructions STRATEGY N PAIRS [FACTOR]
  *
  * STRATEGY is an LB_STRATEGY_* value, N the number of instances (weight 1,
- * unlimited capacity). One warm-up pair makes the thread's state, so that two
+ * unlimited capacity). The hashing strategies (Maglev, ring hash) select with
+ * lb_select_key, pair i with key i (so the keys cover every instance), under
+ * LB_OPTION_HASH_BALANCE_FACTOR = FACTOR (default 0, off). One warm-up pair makes the thread's state, so that two
  * runs differing only in PAIRS difference out everything but the pairs.
  * Maintenance is moved out of the measured window (every 60 s), so the count
  * does not depend on how long the run takes under callgrind; the clock is still
@@ -22,13 +24,15 @@ static void must(lb_status s, const char *what) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) {
-        fprintf(stderr, "usage: %s STRATEGY N PAIRS\n", argv[0]);
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: %s STRATEGY N PAIRS [FACTOR]\n", argv[0]);
         return 2;
     }
     lb_strategy strategy = (lb_strategy)strtoul(argv[1], NULL, 10);
     size_t n = strtoul(argv[2], NULL, 10);
     unsigned long pairs = strtoul(argv[3], NULL, 10);
+    double factor = argc == 5 ? strtod(argv[4], NULL) : 0;
+    int keyed = strategy == LB_STRATEGY_MAGLEV || strategy == LB_STRATEGY_RING_HASH;
     lb_instance *set = calloc(n, sizeof *set);
     if (set == NULL) {
         return 1;
@@ -40,12 +44,17 @@ int main(int argc, char **argv) {
     lb_balancer *lb = NULL;
     must(lb_balancer_new_seeded(strategy, 1, &lb), "lb_balancer_new_seeded");
     must(lb_set_option(lb, LB_OPTION_MAINTENANCE_INTERVAL_MS, 60000), "lb_set_option");
+    must(lb_set_option(lb, LB_OPTION_HASH_BALANCE_FACTOR, factor), "lb_set_option");
     must(lb_set_instances(lb, set, n), "lb_set_instances");
     lb_pick pick;
     must(lb_select(lb, &pick), "lb_select");
     must(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 100), "lb_report");
     for (unsigned long i = 0; i < pairs; i++) {
-        must(lb_select(lb, &pick), "lb_select");
+        if (keyed) {
+            must(lb_select_key(lb, i, &pick), "lb_select_key");
+        } else {
+            must(lb_select(lb, &pick), "lb_select");
+        }
         must(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 100 + (i & 63)), "lb_report");
     }
     lb_balancer_free(lb);

@@ -7,6 +7,8 @@
 #
 #   benches/instructions.sh                     strategies 0..3, n = 4 64 1024
 #   STRATEGIES="0 2" SIZES="64" benches/instructions.sh
+#   STRATEGIES="6 6:125 7" benches/instructions.sh   Maglev (lb_select_key), with a
+#                                                    hash balance factor of 125, ring hash
 #
 # Needs valgrind and a C compiler. Prints one table (markdown).
 set -euo pipefail
@@ -25,16 +27,21 @@ LIBS=$(sed -n 's/^LIBS_PRIVATE ?= //p' Makefile)
 $CC -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/instructions.c \
     "$TARGET/release/liblb.a" $LIBS -o "$OUT/instructions"
 
-instructions() { # STRATEGY N PAIRS -> total instructions of the run
-    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$OUT/instructions" "$1" "$2" "$3" 2>&1 \
+instructions() { # STRATEGY[:FACTOR] N PAIRS -> total instructions of the run
+    local strategy=${1%%:*} factor=0
+    [ "$1" != "$strategy" ] && factor=${1#*:}
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$OUT/instructions" "$strategy" "$2" "$3" "$factor" 2>&1 \
         | sed -n 's/.*Collected : *\([0-9]*\).*/\1/p'
 }
 
 name() {
     case $1 in
+        *:*) echo "$(name "${1%%:*}") (factor ${1#*:})" ;;
         0) echo round_robin ;; 1) echo least_connections ;;
         2) echo weighted_response_time ;; 3) echo adaptive ;;
-        4) echo least_request ;; 5) echo peak_ewma ;; *) echo "strategy $1" ;;
+        4) echo least_request ;; 5) echo peak_ewma ;;
+        6) echo "maglev (lb_select_key)" ;; 7) echo "ring_hash (lb_select_key)" ;;
+        *) echo "strategy $1" ;;
     esac
 }
 

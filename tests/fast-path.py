@@ -15,7 +15,7 @@ import sys
 LIB = sys.argv[1] if len(sys.argv) > 1 else "target/release/liblb.so"
 # The functions of the unguarded common case (select_as is one per strategy).
 FAST = re.compile(
-    r"^(lb_select|lb_report|lb::ffi::request::select_as(<.*>)?|lb::ffi::request::report_success)$"
+    r"^(lb_select|lb_select_key|lb_report|lb::ffi::request::select_as(<.*>)?|lb::ffi::request::report_success)$"
 )
 ALLOWED_CALLS = ("__tls_get_addr",)
 

@@ -2,6 +2,7 @@
 //! transitions an outcome calls for. A pick whose instance has left the set is
 //! settled by the graveyard, which can count it but cannot change the set.
 
+use super::keyed_load::COUNTED;
 use super::Balancer;
 use crate::error::{Error, Refused};
 use crate::instance::Settled;
@@ -50,13 +51,25 @@ impl Balancer {
         pick: &Pick,
         latency_us: u64,
     ) -> Option<Result<(), Refused>> {
+        self.report_success_at::<COUNT>(pick, latency_us, pick.index())
+    }
+
+    /// `report_success_fast` of the member at `index` (the pick's own index, or
+    /// for a pick counted by bounded loads its index without the mark).
+    #[inline(always)]
+    fn report_success_at<const COUNT: bool>(
+        &self,
+        pick: &Pick,
+        latency_us: u64,
+        index: usize,
+    ) -> Option<Result<(), Refused>> {
         // SAFETY: nothing below calls back into the balancer.
         let (entry, shard) = unsafe { self.locals.cached(&self.published) }?;
         let snap: &Snapshot = &entry.snapshot;
         if COUNT && !entry.report_may_skip_clock() {
             return None;
         }
-        let m = snap.members.get(pick.index())?;
+        let m = snap.members.get(index)?;
         if !same_instance(m, pick) {
             return None;
         }
@@ -102,6 +115,16 @@ impl Balancer {
         if outcome == Outcome::Success {
             if let Some(result) = self.report_success_fast::<false>(pick, latency_us) {
                 return result;
+            }
+            // A pick counted by bounded loads: its member by the index without
+            // the mark (the check value covers the mark), then out of the count.
+            if let Some(index) = counted_index(pick) {
+                if let Some(result) = self.report_success_at::<false>(pick, latency_us, index) {
+                    if result.is_ok() {
+                        self.keyed_load.settle(pick);
+                    }
+                    return result;
+                }
             }
         }
         // A caller's negative duration cast to unsigned must not wreck the averages.
@@ -223,6 +246,14 @@ fn locate<'s>(snap: &'s Snapshot, pick: &Pick) -> Option<&'s Member> {
     }
     let m = snap.member(pick.instance_id)?;
     same_instance(m, pick).then_some(m)
+}
+
+/// The index of a pick counted by bounded loads, without its mark; `None` for
+/// any other pick.
+#[inline(always)]
+fn counted_index(pick: &Pick) -> Option<usize> {
+    let index = pick.index() as u32;
+    (index & COUNTED != 0).then_some((index & !COUNTED) as usize)
 }
 
 /// Whether the pick's check value is the one `m`'s incarnation gives its words.

@@ -48,21 +48,29 @@ impl Balancer {
     /// A keyed select in its common case, with no panic site (the C ABI runs it
     /// outside its panic guard): this thread's cached entry with a current
     /// snapshot without trial traffic, a hashing strategy, and the key's own
-    /// member healthy and taking the slot in one step. `None` leaves the select
-    /// to `try_select_key`, with nothing changed. `COUNT`: count this call towards
-    /// the clock refresh.
+    /// member healthy, within its bound (with a balance factor) and taking the
+    /// slot in one step. `None` leaves the select to `try_select_key`, with
+    /// nothing changed. `COUNT`: count this call towards the clock refresh.
     #[inline(always)]
     pub(crate) fn select_key_fast<const COUNT: bool>(&self, key: u64) -> Option<(Pick, bool)> {
         // SAFETY: nothing below calls back into the balancer.
         let (entry, _) = unsafe { self.locals.cached(&self.published) }?;
         let snap: &Snapshot = &entry.snapshot;
-        // Bounded loads need the balancer-wide count: the full select.
-        if snap.cfg.hash_balance_factor != 0 {
+        let keyed = snap.keyed.as_ref()?;
+        let idx = keyed.home(key)?;
+        let m = snap.members.get(idx)?;
+        if !m.healthy {
             return None;
         }
-        let idx = snap.keyed.as_ref()?.home(key)?;
-        if !snap.members.get(idx)?.healthy {
-            return None;
+        let factor = snap.cfg.hash_balance_factor;
+        if factor != 0 {
+            let bound = Bound {
+                factor,
+                total: self.keyed_load.total(),
+            };
+            if !bound.admits(m.state.in_flight(), m.weight, keyed.weight_sum()) {
+                return None;
+            }
         }
         let ctx = PickCtx::new(
             &snap.members,
@@ -73,8 +81,14 @@ impl Balancer {
             &[],
             true,
         );
-        let chosen = ctx.acquire_member(idx)?;
-        Some((chosen.pick, COUNT && entry.count_select()))
+        let pick = if factor == 0 {
+            ctx.acquire_member(idx)?.pick
+        } else {
+            let epoch = m.state.try_acquire_fast(ctx.epoch(), m.limit as u64)?;
+            self.keyed_load.add(epoch);
+            m.pick(idx | COUNTED as usize, epoch)
+        };
+        Some((pick, COUNT && entry.count_select()))
     }
 
     /// The keyed select (the C ABI calls it directly): the common case, or the

@@ -2,8 +2,9 @@
 //! callers make their keys with.
 
 use super::guard::{guard, guard_value, handle, non_null};
-use super::request::{refused_status, with_ids, write_pick};
+use super::request::{read_clock, refused_status, with_ids, write_pick};
 use super::types::*;
+use std::ptr;
 
 /// Selects an instance for a request with key `key` and writes the pick to
 /// `*out`. `key` is a 64-bit hash of the caller's key (a user id, a session
@@ -28,6 +29,29 @@ use super::types::*;
 /// LB_STATUS_NO_INSTANCE, LB_STATUS_IN_FLIGHT_LIMIT, LB_STATUS_INTERNAL.
 #[no_mangle]
 pub extern "C" fn lb_select_key(lb: *mut lb_balancer, key: u64, out: *mut lb_pick) -> lb_status {
+    // The common case outside the panic guard: `select_key_fast` has no panic
+    // site (tests/fast-path.py checks the compiled code).
+    if !out.is_null() {
+        // SAFETY: NULL or a live handle (the contract).
+        if let Some(handle) = unsafe { lb.as_ref() } {
+            if let Some((pick, clock_due)) = handle.balancer.select_key_fast::<true>(key) {
+                // SAFETY: not NULL; the caller passes a writable lb_pick.
+                unsafe { ptr::write_unaligned(out, lb_pick::from(pick)) };
+                if clock_due {
+                    return read_clock(lb);
+                }
+                return LB_STATUS_OK;
+            }
+        }
+    }
+    select_key_checked(lb, key, out)
+}
+
+/// lb_select_key() under the panic guard: every case, the common one included.
+/// `extern "C"` (not exported) so that calls to it cannot unwind and may be tail
+/// calls.
+#[inline(never)]
+extern "C" fn select_key_checked(lb: *mut lb_balancer, key: u64, out: *mut lb_pick) -> lb_status {
     guard(|| {
         non_null(out)?;
         // SAFETY: NULL or a live handle (the contract).

@@ -74,7 +74,7 @@ extern "C" fn select_as<S: Registered>(lb: *mut lb_balancer, out: *mut lb_pick) 
 /// select itself succeeded, so the status is `LB_STATUS_OK` whatever happens.
 /// `extern "C"` (not exported): see `select_as`.
 #[inline(never)]
-extern "C" fn read_clock(lb: *mut lb_balancer) -> lb_status {
+pub(super) extern "C" fn read_clock(lb: *mut lb_balancer) -> lb_status {
     guard_value((), || {
         // SAFETY: `select_as` had a live handle (the contract).
         unsafe { &*lb }.balancer.tick()

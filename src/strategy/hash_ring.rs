@@ -113,7 +113,9 @@ impl HashRing {
     /// The node position of point `slot` (< len).
     #[inline]
     pub(crate) fn entry(&self, slot: usize) -> u32 {
-        self.points[slot].1
+        // No panic site (the request path's unguarded common case reads it): a
+        // slot past the end names no node.
+        self.points.get(slot).map_or(u32::MAX, |p| p.1)
     }
 
     /// The node of the point `step` places after `slot` clockwise, wrapping

@@ -96,12 +96,15 @@ pub(crate) struct Bound {
 }
 
 impl Bound {
-    /// The most picks in flight a member of weight `weight` may hold after it
-    /// takes this one: ceil(factor / 100 x (total + 1) x weight / weight_sum).
-    fn limit(self, weight: u32, weight_sum: u64) -> u64 {
-        let num = self.factor as u128 * (self.total as u128 + 1) * weight as u128;
-        let den = 100 * weight_sum.max(1) as u128;
-        num.div_ceil(den).min(u64::MAX as u128) as u64
+    /// Whether a member of weight `weight` with `in_flight` picks may take one
+    /// more: in_flight + 1 <= ceil(factor / 100 x (total + 1) x weight / W), that
+    /// is in_flight x 100 x W < factor x (total + 1) x weight (in u128, which no
+    /// product of these here can overflow; no division, no panic site).
+    #[inline(always)]
+    pub(crate) fn admits(self, in_flight: u64, weight: u32, weight_sum: u64) -> bool {
+        let load = (in_flight as u128) * 100 * weight_sum as u128;
+        let allowed = self.factor as u128 * (self.total as u128 + 1) * weight as u128;
+        load < allowed
     }
 }
 
@@ -151,12 +154,18 @@ impl Keyed {
     }
 
     /// The member index `key`'s own entry names (health and capacity aside);
-    /// `None` for an empty set.
+    /// `None` for an empty set. No panic site.
     #[inline(always)]
     pub(crate) fn home(&self, key: u64) -> Option<usize> {
         let table = &self.built.table;
         let pos = table.entry(table.slot(key)?);
         self.member_of.get(pos as usize).map(|&i| i as usize)
+    }
+
+    /// The weights of the members that may be picked.
+    #[inline(always)]
+    pub(crate) fn weight_sum(&self) -> u64 {
+        self.weight_sum
     }
 
     /// The walk: from `key`'s entry along the table, the first member that is
@@ -181,7 +190,7 @@ impl Keyed {
                 return None;
             }
             if let Some(b) = bound {
-                if m.state.in_flight() >= b.limit(m.weight, self.weight_sum) {
+                if !b.admits(m.state.in_flight(), m.weight, self.weight_sum) {
                     return None;
                 }
             }

@@ -146,7 +146,9 @@ impl MaglevTable {
     /// The node position stored in `slot` (< len).
     #[inline]
     pub(crate) fn entry(&self, slot: usize) -> u32 {
-        self.entries[slot]
+        // No panic site (the request path's unguarded common case reads it): a
+        // slot past the end names no node.
+        self.entries.get(slot).copied().unwrap_or(u32::MAX)
     }
 
     /// The entry `step` places after `slot` in table order, wrapping at the end
