@@ -278,9 +278,12 @@ pub mod fault {
         /// `set_strategy` writes the configuration under the writer lock and the
         /// running strategy after releasing it (two separate critical sections).
         pub static SPLIT_SET_STRATEGY: Cell<bool> = const { Cell::new(false) };
+        /// A new snapshot keeps the snapshot before's keyed table even when the
+        /// set's ids changed, so the table's positions name the wrong members.
+        pub static KEYED_TABLE_KEPT: Cell<bool> = const { Cell::new(false) };
     }
 
-    const ALL: [&Flag; 9] = [
+    const ALL: [&Flag; 10] = [
         &SPLIT_RELEASE,
         &UNCHECKED_RELEASE,
         &SKIP_INCARNATION_CHECK,
@@ -290,6 +293,7 @@ pub mod fault {
         &RELAXED_OUTCOME,
         &RR_TABLE_PER_GENERATION,
         &SPLIT_SET_STRATEGY,
+        &KEYED_TABLE_KEPT,
     ];
 
     pub fn on(flag: &'static Flag) -> bool {

@@ -17,6 +17,8 @@ use super::maglev_table::MaglevTable;
 use super::PickCtx;
 use crate::config::Config;
 use crate::member::Member;
+#[cfg(loom)]
+use crate::sync::fault;
 use crate::sync::Arc;
 use crate::types::{Instance, Strategy};
 
@@ -136,6 +138,14 @@ impl Keyed {
             nodes: order.iter().map(|&(id, w, _)| (id, w)).collect(),
         };
         let member_of = order.iter().map(|&(_, _, i)| i).collect();
+        #[cfg(loom)]
+        if let Some(p) = prev.filter(|p| !p.member_of.is_empty() && fault::on(&fault::KEYED_TABLE_KEPT)) {
+            return Some(Keyed {
+                built: Arc::clone(&p.built),
+                member_of,
+                weight_sum,
+            });
+        }
         let built = match prev {
             Some(p) if p.built.recipe == recipe => Arc::clone(&p.built),
             _ => {

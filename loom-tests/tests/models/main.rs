@@ -15,3 +15,4 @@ mod m5_expiry;
 mod m6_double_report;
 mod m7_round_robin;
 mod m8_set_strategy;
+mod m9_keyed_rebuild;
