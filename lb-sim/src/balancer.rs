@@ -14,6 +14,12 @@ pub trait Lb {
     /// Pick a backend for a request arriving at `now_us`; `None` when the
     /// balancer has no instance to offer.
     fn select(&mut self, now_us: u64) -> Option<(u64, Self::Pick)>;
+    /// As `select`, for a request with key `key` (already hashed). A balancer
+    /// without keyed selection ignores the key, which is what this default does.
+    fn select_key(&mut self, now_us: u64, key: u64) -> Option<(u64, Self::Pick)> {
+        let _ = key;
+        self.select(now_us)
+    }
     /// The caller's view of a finished request, at `now_us`.
     fn report(&mut self, now_us: u64, pick: Self::Pick, success: bool, latency_us: u64);
     fn add_backend(&mut self, now_us: u64, id: u64, weight: u32, capacity: u32);
@@ -84,6 +90,15 @@ impl Lb for RealLb {
             Ok(p) => Some((p.instance_id(), p)),
             Err(lb::Error::NoInstance) => None,
             Err(e) => panic!("lb select failed: {e}"),
+        }
+    }
+
+    fn select_key(&mut self, now_us: u64, key: u64) -> Option<(u64, Pick)> {
+        self.at(now_us);
+        match self.balancer.select_key(key) {
+            Ok(p) => Some((p.instance_id(), p)),
+            Err(lb::Error::NoInstance) => None,
+            Err(e) => panic!("lb select_key failed: {e}"),
         }
     }
 

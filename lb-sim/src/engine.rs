@@ -11,11 +11,16 @@
 //! uniform for failure) from the request stream at arrival, so the k-th
 //! request has the same draws under every strategy; which service time they
 //! turn into depends on the backend and its parameters when service starts.
+//!
+//! In a keyed scenario each arrival also draws a key id, from a stream of its
+//! own (so the other draws are those of the same scenario without keys), and
+//! every strategy selects through `select_key` with that id's lb key.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
 use crate::balancer::Lb;
+use crate::keys::{lb_key, KeySampler};
 use crate::rng::{Purpose, Stream};
 use crate::scenario::{Backend, EventKind, Scenario};
 use crate::stats::Recorder;
@@ -137,6 +142,7 @@ pub fn simulate_observed<L: Lb>(
             sc.total_backends(),
             sc.rate_rps,
             sc.duration_s - sc.warmup_s,
+            sc.keys.is_some(),
         ),
     };
     sim.run(every_ns, observe);
@@ -157,6 +163,8 @@ impl<L: Lb> Sim<'_, L> {
         let mut next_obs = if every_ns == 0 { u64::MAX } else { 0 };
         let mut arrivals = Stream::new(self.sc.seed, Purpose::Arrivals);
         let mut draws = Stream::new(self.sc.seed, Purpose::Requests);
+        let mut key_draws = Stream::new(self.sc.seed, Purpose::Keys);
+        let sampler = self.sc.keys.as_ref().map(KeySampler::new);
         let end = s_to_ns(self.sc.duration_s);
         let warmup = s_to_ns(self.sc.warmup_s);
         let mean_gap_ns = 1e9 / self.sc.rate_rps;
@@ -184,7 +192,8 @@ impl<L: Lb> Sim<'_, L> {
                     }
                     let z = draws.normal();
                     let u_err = draws.uniform();
-                    self.arrival(now, now >= warmup, z, u_err);
+                    let key = sampler.as_ref().map(|k| k.draw(&mut key_draws));
+                    self.arrival(now, now >= warmup, z, u_err, key);
                 }
                 Kind::Complete(slot, uid) => self.complete(now, slot, uid),
                 Kind::Timeout(slot, uid) => self.timeout(now, slot, uid),
@@ -229,8 +238,13 @@ impl<L: Lb> Sim<'_, L> {
         }
     }
 
-    fn arrival(&mut self, now: u64, measured: bool, z: f64, u_err: f64) {
-        let Some((id, pick)) = self.lb.select(ns_to_us(now)) else {
+    /// A request arrives; `key` is its key id in a keyed scenario.
+    fn arrival(&mut self, now: u64, measured: bool, z: f64, u_err: f64, key: Option<u64>) {
+        let chosen = match key {
+            Some(k) => self.lb.select_key(ns_to_us(now), lb_key(k)),
+            None => self.lb.select(ns_to_us(now)),
+        };
+        let Some((id, pick)) = chosen else {
             // No instance to send it to: the caller fails at once.
             self.rec.no_instance(measured);
             return;
@@ -265,7 +279,7 @@ impl<L: Lb> Sim<'_, L> {
                 self.reqs.len() - 1
             }
         };
-        self.rec.assigned(measured, backend);
+        self.rec.assigned(measured, backend, key);
         let b = &mut self.backends[backend];
         if b.busy < b.params.concurrency {
             self.start(now, slot);

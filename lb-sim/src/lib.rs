@@ -7,6 +7,7 @@
 pub mod balancer;
 pub mod cli;
 pub mod engine;
+pub mod keys;
 pub mod report;
 pub mod rng;
 pub mod scenario;
@@ -73,17 +74,18 @@ pub fn suite() -> Result<Vec<Scenario>, ScenarioError> {
 }
 
 /// The strategies a scenario runs: `over` if given, else the scenario's own
-/// list, else every strategy lb has but the hashing ones (which, given no keys,
-/// run round robin).
+/// list, else every strategy lb has, but for a scenario without keys not the
+/// hashing ones (which, given no keys, run round robin).
 pub fn strategies_for(sc: &Scenario, over: Option<&[String]>) -> Vec<String> {
     if let Some(o) = over {
         return o.to_vec();
     }
+    let keyed = sc.keys.is_some();
     match &sc.strategies {
         Some(s) => s.clone(),
         None => balancer::strategy_names()
             .iter()
-            .filter(|s| !lb::Strategy::from_name(s).is_some_and(|s| s.is_hashing()))
+            .filter(|s| keyed || !lb::Strategy::from_name(s).is_some_and(|s| s.is_hashing()))
             .map(|s| s.to_string())
             .collect(),
     }

@@ -51,6 +51,17 @@ impl ScenarioResult {
     pub fn get(&self, strategy: &str) -> Option<&RunResult> {
         self.results.iter().find(|r| r.strategy == strategy)
     }
+
+    /// Whether the scenario has keys (its results then carry an affinity).
+    pub fn keyed(&self) -> bool {
+        self.results.iter().any(|r| r.affinity.is_some())
+    }
+}
+
+/// The busiest backend's share of a run's measured requests (the largest entry
+/// of `share`).
+pub fn busiest_share(r: &RunResult) -> f64 {
+    r.share.iter().copied().fold(0.0, f64::max)
 }
 
 /// Round to a fixed number of decimals so the printed digits do not carry
@@ -80,6 +91,9 @@ struct JsonResult<'a> {
     success_rate: f64,
     latency_ms: JsonLatency,
     share: Vec<f64>,
+    /// Keyed scenarios only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    affinity: Option<f64>,
     /// Adaptive runs only.
     #[serde(skip_serializing_if = "Option::is_none")]
     adaptive: Option<JsonAdaptive>,
@@ -135,6 +149,7 @@ pub fn to_json(results: &[ScenarioResult]) -> String {
                             max: round6(r.latency_ms.max),
                         },
                         share: r.share.iter().map(|&x| round6(x)).collect(),
+                        affinity: r.affinity.map(round6),
                         adaptive: r.adaptive.as_ref().map(|a| JsonAdaptive {
                             ran: a
                                 .ran
@@ -168,14 +183,30 @@ fn fmt_ms(x: f64) -> String {
     }
 }
 
-/// A readable table for one scenario, the best strategy marked with `*`.
+/// A readable table for one scenario, the best strategy marked with `*`. A
+/// keyed scenario's table also has the affinity and the busiest backend's
+/// share, and its strategy column is as wide as its longest run name.
 pub fn table(s: &ScenarioResult) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}  ({}, seed {})", s.name, s.file, s.seed);
     let best = s.best();
+    let keyed = s.keyed();
+    let w = if keyed {
+        s.results
+            .iter()
+            .map(|r| r.strategy.len())
+            .fold(24, usize::max)
+    } else {
+        24
+    };
+    let keyed_head = if keyed {
+        format!(" {:>8} {:>8}", "affinity", "busiest")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "  {:<24} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  share %",
+        "  {:<w$} {:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}{keyed_head}  share %",
         "strategy", "requests", "success", "mean ms", "p50", "p90", "p99", "p99.9", "max"
     );
     for (i, r) in s.results.iter().enumerate() {
@@ -186,9 +217,14 @@ pub fn table(s: &ScenarioResult) -> String {
             .map(|x| format!("{:.1}", x * 100.0))
             .collect();
         let l = &r.latency_ms;
+        // Every run of a keyed scenario has an affinity, and no other run does.
+        let keyed_cols = match r.affinity {
+            Some(a) => format!(" {:>7.1}% {:>7.1}%", a * 100.0, busiest_share(r) * 100.0),
+            None => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{mark} {:<24} {:>8} {:>8.3}% {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  {}",
+            "{mark} {:<w$} {:>8} {:>8.3}% {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}{keyed_cols}  {}",
             r.strategy,
             r.requests,
             r.success_rate * 100.0,

@@ -10,6 +10,8 @@ use rand_pcg::Pcg64;
 pub enum Purpose {
     Arrivals = 1,
     Requests = 2,
+    /// Key ids of a keyed scenario, one draw per arrival.
+    Keys = 3,
 }
 
 fn splitmix64(mut z: u64) -> u64 {

@@ -115,6 +115,27 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// How a keyed scenario's requests draw their key ids.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum KeyDistribution {
+    /// Every id in 0..count equally likely.
+    Uniform,
+    /// P(k) proportional to 1 / (k + 1)^s: id 0 is the hottest.
+    Zipf { s: f64 },
+}
+
+/// The key set of a keyed scenario: each arrival draws an id in 0..count, and
+/// the balancer gets `lb::hash_bytes(&id.to_le_bytes())` through `select_key`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Keys {
+    pub count: u64,
+    pub distribution: KeyDistribution,
+}
+
+/// The most key ids a scenario may have (the Zipf table holds one f64 per id,
+/// and the affinity count packs an id into 32 bits).
+pub const MAX_KEYS: u64 = 10_000_000;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
     /// The path it was read from (as given), used in messages.
@@ -125,8 +146,11 @@ pub struct Scenario {
     pub warmup_s: f64,
     pub rate_rps: f64,
     pub timeout_ms: Option<f64>,
-    /// Strategy names, validated; `None` = every strategy lb has.
+    /// Strategy names, validated; `None` = the default list of
+    /// [`strategies_for`](crate::strategies_for).
     pub strategies: Option<Vec<String>>,
+    /// The key set; `None` = requests carry no key and go through `select`.
+    pub keys: Option<Keys>,
     pub backends: Vec<Backend>,
     pub events: Vec<Event>,
 }
@@ -199,6 +223,10 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
     };
     let strategies = match top.optional("strategies") {
         Some(v) => Some(parse_strategies(&v)?),
+        None => None,
+    };
+    let keys = match top.optional("keys") {
+        Some(v) => Some(parse_keys(&v)?),
         None => None,
     };
 
@@ -320,6 +348,7 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         rate_rps,
         timeout_ms,
         strategies,
+        keys,
         backends,
         events,
     })
@@ -365,6 +394,50 @@ fn parse_strategies(v: &Val<'_, '_>) -> Result<Vec<String>, ScenarioError> {
         out.push(s.to_string());
     }
     Ok(out)
+}
+
+fn parse_keys(v: &Val<'_, '_>) -> Result<Keys, ScenarioError> {
+    let mut t = v.table()?;
+    let count_v = t.required("count")?;
+    let dist_v = t.required("distribution")?;
+    let s_v = t.optional("s");
+    // An unknown key first: a misspelt `s` would otherwise read as a missing one.
+    t.finish()?;
+    let count = count_v.u64()?;
+    if count == 0 {
+        return Err(count_v.err("must be at least 1, found 0".into()));
+    }
+    if count > MAX_KEYS {
+        return Err(count_v.err(format!("must be at most {MAX_KEYS}, found {count}")));
+    }
+    let distribution = match dist_v.string()? {
+        "uniform" => {
+            if let Some(s_v) = s_v {
+                return Err(
+                    s_v.err("`s` is the zipf exponent: a uniform key set takes none".into())
+                );
+            }
+            KeyDistribution::Uniform
+        }
+        "zipf" => match s_v {
+            Some(s_v) => KeyDistribution::Zipf { s: s_v.positive()? },
+            None => {
+                return Err(t.err_here(
+                    "s",
+                    "required key is missing: a zipf key set needs its exponent s > 0".into(),
+                ))
+            }
+        },
+        other => {
+            return Err(dist_v.err(format!(
+                "unknown distribution \"{other}\": expected \"uniform\" or \"zipf\""
+            )))
+        }
+    };
+    Ok(Keys {
+        count,
+        distribution,
+    })
 }
 
 fn parse_backend(t: &mut Table<'_, '_>) -> Result<Backend, ScenarioError> {

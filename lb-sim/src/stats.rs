@@ -32,6 +32,10 @@ pub struct RunResult {
     pub no_instance: u64,
     /// Mean time measured requests waited in a backend queue before service.
     pub mean_wait_ms: f64,
+    /// Keyed scenarios only: the fraction of measured requests that went to
+    /// the backend their key went to most often (over the measured requests).
+    /// Requests that found no instance count against it.
+    pub affinity: Option<f64>,
     /// For adaptive: what it ran when (empty for other strategies).
     pub adaptive: Option<AdaptiveRun>,
 }
@@ -113,19 +117,23 @@ pub(crate) struct Recorder {
     per_backend: Vec<u64>,
     wait_sum_ns: u128,
     waits: u64,
+    /// Keyed runs: (key id << 32 | backend) of every measured assignment.
+    key_backend: Option<Vec<u64>>,
 }
 
 impl Recorder {
-    pub(crate) fn new(backends: usize, rate_rps: f64, measured_s: f64) -> Self {
+    pub(crate) fn new(backends: usize, rate_rps: f64, measured_s: f64, keyed: bool) -> Self {
         let expect = (rate_rps * measured_s * 1.02) as usize + 16;
+        let expect = expect.min(1 << 26);
         Recorder {
-            latencies: Vec::with_capacity(expect.min(1 << 26)),
+            latencies: Vec::with_capacity(expect),
             successes: 0,
             failures: 0,
             no_instance: 0,
             per_backend: vec![0; backends],
             wait_sum_ns: 0,
             waits: 0,
+            key_backend: keyed.then(|| Vec::with_capacity(expect)),
         }
     }
 
@@ -137,9 +145,13 @@ impl Recorder {
         }
     }
 
-    pub(crate) fn assigned(&mut self, measured: bool, backend: usize) {
+    pub(crate) fn assigned(&mut self, measured: bool, backend: usize, key: Option<u64>) {
         if measured {
             self.per_backend[backend] += 1;
+            if let (Some(v), Some(k)) = (self.key_backend.as_mut(), key) {
+                // Key ids are below MAX_KEYS and backend indices far below 2^32.
+                v.push(k << 32 | backend as u64);
+            }
         }
     }
 
@@ -209,14 +221,54 @@ impl Recorder {
             } else {
                 self.wait_sum_ns as f64 / self.waits as f64 / 1e6
             },
+            affinity: self.key_backend.map(|mut v| {
+                if requests == 0 {
+                    return 0.0;
+                }
+                v.sort_unstable();
+                home_requests(&v) as f64 / requests as f64
+            }),
             adaptive: None,
         }
     }
 }
 
+/// Given sorted (key << 32 | backend) pairs, one per request: the sum over keys
+/// of the requests that went to that key's most frequent backend.
+fn home_requests(sorted: &[u64]) -> u64 {
+    let mut total = 0;
+    let mut i = 0;
+    while i < sorted.len() {
+        let key = sorted[i] >> 32;
+        let mut best = 0;
+        while i < sorted.len() && sorted[i] >> 32 == key {
+            // One run per (key, backend): the pairs are sorted.
+            let pair = sorted[i];
+            let start = i;
+            while i < sorted.len() && sorted[i] == pair {
+                i += 1;
+            }
+            best = best.max((i - start) as u64);
+        }
+        total += best;
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn home_requests_counts_each_keys_most_frequent_backend() {
+        let p = |k: u64, b: u64| k << 32 | b;
+        // Key 0: backend 1 twice, backend 2 once; key 1: backend 0 once; key 5:
+        // backends 3 and 4 once each (a tie counts once).
+        let mut v = vec![p(0, 1), p(1, 0), p(0, 2), p(0, 1), p(5, 4), p(5, 3)];
+        v.sort_unstable();
+        assert_eq!(home_requests(&v), 2 + 1 + 1);
+        assert_eq!(home_requests(&[]), 0);
+    }
 
     #[test]
     fn nearest_rank_matches_its_definition() {

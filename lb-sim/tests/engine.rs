@@ -145,3 +145,218 @@ fn results_do_not_depend_on_threads() {
     assert_eq!(a, b);
     assert_eq!(lb_sim::report::to_json(&a), lb_sim::report::to_json(&b));
 }
+
+use lb_sim::balancer::Lb;
+use lb_sim::keys::{lb_key, KeySampler};
+use lb_sim::rng::{Purpose, Stream};
+use lb_sim::scenario::{KeyDistribution, Keys};
+
+/// Draw `n` key ids and count them by id.
+fn key_counts(keys: Keys, seed: u64, n: usize) -> Vec<u64> {
+    let sampler = KeySampler::new(&keys);
+    let mut stream = Stream::new(seed, Purpose::Keys);
+    let mut counts = vec![0u64; keys.count as usize];
+    for _ in 0..n {
+        counts[sampler.draw(&mut stream) as usize] += 1;
+    }
+    counts
+}
+
+#[test]
+fn uniform_keys_spread_over_the_whole_count() {
+    let keys = Keys {
+        count: 100,
+        distribution: KeyDistribution::Uniform,
+    };
+    let n = 200_000;
+    let counts = key_counts(keys, 3, n);
+    let expect = n as f64 / 100.0;
+    // Binomial sd is about 44 at 2000: 10% is over 4 sd.
+    for (id, &c) in counts.iter().enumerate() {
+        assert!(
+            (c as f64 - expect).abs() < expect * 0.1,
+            "id {id} drawn {c} times, expected about {expect}"
+        );
+    }
+    // One key: always id 0.
+    let one = Keys {
+        count: 1,
+        distribution: KeyDistribution::Uniform,
+    };
+    assert_eq!(key_counts(one, 3, 1000), [1000]);
+}
+
+#[test]
+fn zipf_draws_the_first_key_most_at_about_one_over_h() {
+    let (count, s) = (10_000u64, 1.1);
+    let keys = Keys {
+        count,
+        distribution: KeyDistribution::Zipf { s },
+    };
+    let h: f64 = (1..=count).map(|k| (k as f64).powf(-s)).sum();
+    let sampler = KeySampler::new(&keys);
+    assert!((sampler.probability(0) - 1.0 / h).abs() < 1e-12);
+    let total: f64 = (0..count).map(|k| sampler.probability(k)).sum();
+    assert!((total - 1.0).abs() < 1e-9, "probabilities sum to {total}");
+
+    let n = 400_000;
+    let counts = key_counts(keys, 5, n);
+    let first = counts[0] as f64 / n as f64;
+    assert!(
+        (first - 1.0 / h).abs() < 0.02 / h,
+        "key 0 drew {first}, 1/H(count, s) is {}",
+        1.0 / h
+    );
+    assert_eq!(
+        counts.iter().max(),
+        Some(&counts[0]),
+        "key 0 is the most frequent"
+    );
+    assert!(counts[0] > counts[1] && counts[1] > counts[2] && counts[2] > counts[9]);
+    // P(1) / P(0) = 2^-s.
+    let ratio = counts[1] as f64 / counts[0] as f64;
+    assert!((ratio - 2f64.powf(-s)).abs() < 0.02, "ratio {ratio}");
+    // The upper half of the ids, each about 1e-5 likely or less, is reached
+    // as often as it should be.
+    let tail: u64 = counts[count as usize / 2..].iter().sum();
+    let want: f64 = (count / 2..count).map(|k| sampler.probability(k)).sum();
+    assert!(
+        ((tail as f64 / n as f64) - want).abs() < want * 0.05,
+        "upper half drew {tail}, expected about {}",
+        want * n as f64
+    );
+}
+
+#[test]
+fn key_draws_repeat_for_a_seed() {
+    let keys = Keys {
+        count: 1000,
+        distribution: KeyDistribution::Zipf { s: 0.8 },
+    };
+    assert_eq!(key_counts(keys, 9, 5000), key_counts(keys, 9, 5000));
+    assert_ne!(key_counts(keys, 9, 5000), key_counts(keys, 10, 5000));
+}
+
+/// A balancer for the engine's own tests: round robin over the ids it has; with
+/// `by_key`, keyed selects go to `key % n` instead.
+struct TestLb {
+    ids: Vec<u64>,
+    next: usize,
+    by_key: bool,
+}
+
+impl TestLb {
+    fn new(n: u64, by_key: bool) -> TestLb {
+        TestLb {
+            ids: (0..n).collect(),
+            next: 0,
+            by_key,
+        }
+    }
+}
+
+impl Lb for TestLb {
+    type Pick = ();
+
+    fn select(&mut self, _now_us: u64) -> Option<(u64, ())> {
+        let id = *self.ids.get(self.next % self.ids.len().max(1))?;
+        self.next += 1;
+        Some((id, ()))
+    }
+
+    fn select_key(&mut self, now_us: u64, key: u64) -> Option<(u64, ())> {
+        if !self.by_key {
+            return self.select(now_us);
+        }
+        Some((self.ids[(key % self.ids.len() as u64) as usize], ()))
+    }
+
+    fn report(&mut self, _: u64, _: (), _: bool, _: u64) {}
+    fn add_backend(&mut self, _: u64, id: u64, _: u32, _: u32) {
+        self.ids.push(id);
+    }
+    fn remove_backend(&mut self, _: u64, id: u64) {
+        self.ids.retain(|&i| i != id);
+    }
+    fn set_weight(&mut self, _: u64, _: u64, _: u32) {}
+}
+
+const KEYED: &str =
+    "name = \"keyed\"\nseed = 6\nduration_s = 20.0\nwarmup_s = 2.0\nrate_rps = 500.0\n\
+     keys = { count = 2000, distribution = \"zipf\", s = 1.1 }\n\
+     [[backends]]\ncount = 4\nconcurrency = 4\nlatency_ms = { median = 5.0, p99 = 20.0 }\n";
+
+/// Keys come from a stream of their own: a balancer that ignores them sees the
+/// same run as without keys, and only the affinity is added.
+#[test]
+fn keys_leave_the_other_draws_alone() {
+    let keyed = parse("k.toml", KEYED).unwrap();
+    let mut plain = keyed.clone();
+    plain.keys = None;
+    let with = lb_sim::engine::simulate(&keyed, TestLb::new(4, false), "test");
+    let without = lb_sim::engine::simulate(&plain, TestLb::new(4, false), "test");
+    assert_eq!(without.affinity, None);
+    let a = with.affinity.expect("a keyed run has an affinity");
+    assert!(a > 0.0 && a < 0.6, "round robin's affinity {a}");
+    assert_eq!(
+        lb_sim::RunResult {
+            affinity: None,
+            ..with
+        },
+        without
+    );
+}
+
+/// A balancer that sends each key to one backend has affinity 1; the busiest
+/// backend is the one the hottest key's hash lands on.
+#[test]
+fn a_balancer_that_follows_the_key_has_affinity_one() {
+    let sc = parse("k.toml", KEYED).unwrap();
+    let r = lb_sim::engine::simulate(&sc, TestLb::new(4, true), "test");
+    assert_eq!(r.affinity, Some(1.0));
+    let hot = (lb_key(0) % 4) as usize;
+    let busiest = r.share.iter().copied().fold(0.0, f64::max);
+    assert_eq!(r.share[hot], busiest, "share {:?}", r.share);
+    assert_eq!(lb_sim::report::busiest_share(&r), busiest);
+}
+
+/// A keyed scenario without its own list runs the hashing strategies too; one
+/// without keys leaves them out.
+#[test]
+fn keyed_scenarios_run_the_hashing_strategies_by_default() {
+    let keyed = parse("k.toml", KEYED).unwrap();
+    let mut plain = keyed.clone();
+    plain.keys = None;
+    let all = lb_sim::strategies_for(&keyed, None);
+    assert!(all.iter().any(|s| s == "maglev") && all.iter().any(|s| s == "ring_hash"));
+    let plain_list = lb_sim::strategies_for(&plain, None);
+    assert!(!plain_list.iter().any(|s| s == "maglev" || s == "ring_hash"));
+    assert_eq!(all.len(), plain_list.len() + 2);
+}
+
+#[test]
+fn keys_parse_into_the_scenario() {
+    let sc = parse("k.toml", KEYED).unwrap();
+    assert_eq!(
+        sc.keys,
+        Some(Keys {
+            count: 2000,
+            distribution: KeyDistribution::Zipf { s: 1.1 }
+        })
+    );
+    let u = parse(
+        "u.toml",
+        &KEYED.replace(
+            "{ count = 2000, distribution = \"zipf\", s = 1.1 }",
+            "{ count = 5000, distribution = \"uniform\" }",
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        u.keys,
+        Some(Keys {
+            count: 5000,
+            distribution: KeyDistribution::Uniform
+        })
+    );
+}

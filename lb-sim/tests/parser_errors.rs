@@ -316,3 +316,112 @@ fn syntax_errors_and_missing_files_exit_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown strategy \"nope\""));
 }
+
+/// `keys` goes on line 7, after `timeout_ms`.
+fn expect_keys_error(name: &str, keys: &str, key: &str, words: &str) {
+    expect_error(
+        name,
+        "timeout_ms = 500.0\n",
+        &format!("timeout_ms = 500.0\nkeys = {keys}\n"),
+        7,
+        key,
+        words,
+    );
+}
+
+#[test]
+fn a_key_set_is_accepted() {
+    for keys in [
+        "{ count = 10000, distribution = \"zipf\", s = 1.1 }",
+        "{ count = 1, distribution = \"uniform\" }",
+    ] {
+        let p = write(
+            "keys_good.toml",
+            &GOOD.replace(
+                "timeout_ms = 500.0\n",
+                &format!("timeout_ms = 500.0\nkeys = {keys}\n"),
+            ),
+        );
+        let out = Command::new(env!("CARGO_BIN_EXE_lb-sim"))
+            .arg(&p)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{keys}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn key_set_mistakes() {
+    expect_keys_error(
+        "keys_unknown.toml",
+        "{ count = 10, distribution = \"zipf\", s = 1.1, hot = 3 }",
+        "keys.hot",
+        "unknown key",
+    );
+    expect_keys_error("keys_not_table.toml", "10000", "keys", "expected a table");
+    expect_keys_error(
+        "keys_no_count.toml",
+        "{ distribution = \"uniform\" }",
+        "keys.count",
+        "required key is missing",
+    );
+    expect_keys_error(
+        "keys_zero_count.toml",
+        "{ count = 0, distribution = \"uniform\" }",
+        "keys.count",
+        "at least 1",
+    );
+    expect_keys_error(
+        "keys_negative_count.toml",
+        "{ count = -5, distribution = \"uniform\" }",
+        "keys.count",
+        "negative",
+    );
+    expect_keys_error(
+        "keys_huge_count.toml",
+        "{ count = 10000001, distribution = \"uniform\" }",
+        "keys.count",
+        "at most 10000000",
+    );
+    expect_keys_error(
+        "keys_no_distribution.toml",
+        "{ count = 10 }",
+        "keys.distribution",
+        "required key is missing",
+    );
+    expect_keys_error(
+        "keys_bad_distribution.toml",
+        "{ count = 10, distribution = \"pareto\" }",
+        "keys.distribution",
+        "unknown distribution \"pareto\"",
+    );
+    expect_keys_error(
+        "keys_zipf_no_s.toml",
+        "{ count = 10, distribution = \"zipf\" }",
+        "keys.s",
+        "needs its exponent s > 0",
+    );
+    expect_keys_error(
+        "keys_zipf_zero_s.toml",
+        "{ count = 10, distribution = \"zipf\", s = 0 }",
+        "keys.s",
+        "greater than 0",
+    );
+    expect_keys_error(
+        "keys_zipf_negative_s.toml",
+        "{ count = 10, distribution = \"zipf\", s = -1.1 }",
+        "keys.s",
+        "negative",
+    );
+    expect_keys_error(
+        "keys_uniform_s.toml",
+        "{ count = 10, distribution = \"uniform\", s = 1.1 }",
+        "keys.s",
+        "a uniform key set takes none",
+    );
+}
