@@ -63,6 +63,10 @@ pub const SUITE: &[(&str, &str)] = &[
         "scenarios/10-fleet-of-200.toml",
         include_str!("../../scenarios/10-fleet-of-200.toml"),
     ),
+    (
+        "scenarios/11-hot-keys.toml",
+        include_str!("../../scenarios/11-hot-keys.toml"),
+    ),
 ];
 
 /// Parse the bundled suite.

@@ -143,3 +143,60 @@ fn table_marks_one_best_strategy() {
     assert_eq!(marked, 1, "{text}");
     assert!(text.contains("best: "));
 }
+
+/// A keyed scenario's results carry `affinity` (a fraction) in the JSON, and its
+/// table has affinity and busiest-share columns; other scenarios have neither.
+#[test]
+fn keyed_scenarios_add_affinity() {
+    let keyed = scenario_path("11-hot-keys.toml");
+    let plain = scenario_path("02-slow-backend.toml");
+    let (_, text) = lb_sim(&[
+        &keyed,
+        &plain,
+        "--json",
+        "--strategies",
+        "round_robin,maglev",
+    ]);
+    let doc: Value = serde_json::from_str(&text).expect("valid JSON");
+    let scenarios = doc["scenarios"].as_array().unwrap();
+    for r in scenarios[0]["results"].as_array().unwrap() {
+        assert_eq!(
+            keys(r),
+            [
+                "affinity",
+                "failures",
+                "latency_ms",
+                "requests",
+                "share",
+                "strategy",
+                "success_rate",
+                "successes",
+            ]
+        );
+        let a = r["affinity"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&a), "affinity {a}");
+    }
+    for r in scenarios[1]["results"].as_array().unwrap() {
+        assert!(r.get("affinity").is_none(), "{r}");
+    }
+
+    let (_, table) = lb_sim(&[&keyed, &plain, "--strategies", "round_robin,maglev"]);
+    let heads: Vec<&str> = table.lines().filter(|l| l.contains("requests")).collect();
+    assert_eq!(heads.len(), 2, "{table}");
+    assert!(
+        heads[0].contains(" affinity  busiest  share %"),
+        "{}",
+        heads[0]
+    );
+    assert!(!heads[1].contains("affinity") && !heads[1].contains("busiest"));
+    let maglev = table
+        .lines()
+        .find(|l| l[2..].starts_with("maglev "))
+        .expect("a maglev row");
+    // affinity and busiest share, as percentages, just before the shares.
+    let pct: Vec<&str> = maglev
+        .split_whitespace()
+        .filter(|w| w.ends_with('%'))
+        .collect();
+    assert_eq!(pct.len(), 3, "success, affinity, busiest: {maglev}");
+}

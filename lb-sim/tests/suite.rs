@@ -25,7 +25,7 @@ fn every_scenario_file_is_bundled_and_parses() {
     on_disk.sort();
     let bundled: Vec<String> = SUITE.iter().map(|(p, _)| p.to_string()).collect();
     assert_eq!(on_disk, bundled);
-    assert_eq!(suite().unwrap().len(), 10);
+    assert_eq!(suite().unwrap().len(), 11);
 }
 
 /// Utilisation of backend `i` at `rate` requests per second.
@@ -216,6 +216,56 @@ fn adaptive_beats_every_fixed_strategy_when_the_regime_changes() {
             "adaptive p99 {} vs {s} {fixed} ({})",
             ad.latency_ms.p99,
             a.describe()
+        );
+    }
+}
+
+/// Hot keys under keyed selection (11-hot-keys.toml). Measured: maglev and
+/// ring hash keep every key on one backend (affinity 100.0%) but load their
+/// busiest backend with 26.2% and 29.7% of the requests, and their p99 (49.8 and
+/// 106 ms) is above round robin's (39.4 ms); round robin and least request,
+/// ignoring keys, have affinity 24.7% and 24.8%; a balance factor of 125 brings
+/// the busiest share to 16.5% and 16.2% and the p99 to 39.4 ms, keeping 67.5% and
+/// 67.9% of the requests on their key's backend.
+#[test]
+fn a_balance_factor_cools_the_hot_keys_backend() {
+    let sc = find("11-");
+    assert!(sc.keys.is_some());
+    let busiest = |r: &lb_sim::RunResult| lb_sim::report::busiest_share(r);
+    let affinity = |r: &lb_sim::RunResult| r.affinity.expect("a keyed run has an affinity");
+    let rr = run_one(&sc, "round_robin");
+    for s in ["round_robin", "least_request"] {
+        let r = run_one(&sc, s);
+        assert!(affinity(&r) < 0.35, "{s}: affinity {}", affinity(&r));
+    }
+    for s in ["maglev", "ring_hash"] {
+        let pure = run_one(&sc, s);
+        let bounded = run_one(&sc, &format!("{s} hash_balance_factor=125"));
+        assert!(affinity(&pure) >= 0.99, "{s}: affinity {}", affinity(&pure));
+        assert!(busiest(&pure) > 0.2, "{s}: a hot backend: {:?}", pure.share);
+        assert!(
+            pure.latency_ms.p99 > rr.latency_ms.p99,
+            "{s}: p99 {} vs round robin {}",
+            pure.latency_ms.p99,
+            rr.latency_ms.p99
+        );
+        assert!(
+            bounded.latency_ms.p99 < pure.latency_ms.p99,
+            "{s}: p99 {} with the factor, {} without",
+            bounded.latency_ms.p99,
+            pure.latency_ms.p99
+        );
+        assert!(
+            busiest(&bounded) < busiest(&pure) && busiest(&bounded) < 0.2,
+            "{s}: busiest {} with the factor, {} without",
+            busiest(&bounded),
+            busiest(&pure)
+        );
+        assert!(
+            affinity(&bounded) > 0.6 && affinity(&bounded) > 2.0 * affinity(&rr),
+            "{s}: affinity {} with the factor (round robin {})",
+            affinity(&bounded),
+            affinity(&rr)
         );
     }
 }
