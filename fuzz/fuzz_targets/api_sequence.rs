@@ -1437,12 +1437,18 @@ impl<'a> H<'a> {
         }
         let pre = checked.then(|| self.quiesce(true, "select"));
         let now = self.now();
-        let what = match (exclude, guard_mode) {
-            (Some(_), _) => "select_excluding",
-            (None, Some(_)) => "select_guarded",
+        // A keyed select follows the same contract of what may be chosen.
+        let key = (guard_mode.is_none() && r.bool()).then(|| r.u64());
+        let what = match (exclude, guard_mode, key) {
+            (Some(_), _, Some(_)) => "select_key_excluding",
+            (None, _, Some(_)) => "select_key",
+            (Some(_), _, None) => "select_excluding",
+            (None, Some(_), _) => "select_guarded",
             _ => "select",
         };
         let (res, guard) = match (exclude, guard_mode) {
+            (Some(ex), _) if key.is_some() => (self.lb.select_key_excluding(key.unwrap_or(0), ex), None),
+            (None, None) if key.is_some() => (self.lb.select_key(key.unwrap_or(0)), None),
             (Some(ex), _) => (self.lb.select_excluding(ex), None),
             (None, Some(_)) => match self.lb.select_guarded() {
                 Ok(g) => {
@@ -2010,7 +2016,7 @@ const fn opt(id: u32, lo: f64, lo_open: bool, hi: f64, hi_open: bool, int: bool)
 
 /// The ranges documented in lb.h, one per LB_OPTION_*.
 /// Options the header documents (ids 1..=N_OPTS).
-const N_OPTS: usize = 26;
+const N_OPTS: usize = 30;
 
 static OPTS: [Opt; N_OPTS] = [
     opt(
@@ -2158,7 +2164,15 @@ static OPTS: [Opt; N_OPTS] = [
         false,
         false,
     ),
+    opt(LB_OPTION_MAGLEV_TABLE_SIZE, 17.0, false, 5_000_011.0, false, true),
+    opt(LB_OPTION_RING_HASH_MIN_SIZE, 1.0, false, 8_388_608.0, false, true),
+    opt(LB_OPTION_RING_HASH_MAX_SIZE, 1.0, false, 8_388_608.0, false, true),
+    opt(LB_OPTION_HASH_BALANCE_FACTOR, 0.0, false, 10_000.0, false, true),
 ];
+
+fn is_prime(n: u64) -> bool {
+    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+}
 
 fn opt_of(id: u32) -> Option<&'static Opt> {
     OPTS.iter().find(|o| o.id == id)
@@ -2181,6 +2195,10 @@ fn option_valid(cur: &[f64; N_OPTS + 1], id: u32, v: f64) -> bool {
         LB_OPTION_MAX_EJECTION_MS => v >= cur[LB_OPTION_BASE_EJECTION_MS as usize],
         LB_OPTION_ADAPTIVE_MIN_WINDOW_MS => v <= cur[LB_OPTION_ADAPTIVE_MAX_WINDOW_MS as usize],
         LB_OPTION_ADAPTIVE_MAX_WINDOW_MS => v >= cur[LB_OPTION_ADAPTIVE_MIN_WINDOW_MS as usize],
+        LB_OPTION_RING_HASH_MIN_SIZE => v <= cur[LB_OPTION_RING_HASH_MAX_SIZE as usize],
+        LB_OPTION_RING_HASH_MAX_SIZE => v >= cur[LB_OPTION_RING_HASH_MIN_SIZE as usize],
+        LB_OPTION_MAGLEV_TABLE_SIZE => is_prime(v as u64),
+        LB_OPTION_HASH_BALANCE_FACTOR => v == 0.0 || v >= 100.0,
         _ => true,
     }
 }
@@ -2196,12 +2214,12 @@ fn sel_strategy_u32(r: &mut Rd) -> u32 {
 }
 
 fn sel_option_id(r: &mut Rd) -> u32 {
-    match r.u8() % 24 {
+    match r.u8() % (N_OPTS as u8 + 4) {
         0 => 0,
-        1 => 20,
+        1 => N_OPTS as u32 + 1,
         2 => u32::MAX,
         3 => r.u32(),
-        k => (k - 3) as u32, // 1..=20
+        k => (k - 3) as u32, // 1..=N_OPTS
     }
 }
 
@@ -2415,7 +2433,13 @@ impl<'a> H<'a> {
             } else {
                 b.ptr()
             };
-            lb_select_excluding(self.ffi.h, p, k, out.ptr())
+            if r.bool() {
+                lb_select_key_excluding(self.ffi.h, r.u64(), p, k, out.ptr())
+            } else {
+                lb_select_excluding(self.ffi.h, p, k, out.ptr())
+            }
+        } else if r.bool() {
+            lb_select_key(self.ffi.h, r.u64(), out.ptr())
         } else {
             lb_select(self.ffi.h, out.ptr())
         };
@@ -2762,6 +2786,16 @@ impl<'a> H<'a> {
                 expect_status(
                     "lb_select(NULL out)",
                     lb_select(h, ptr::null_mut()),
+                    LB_STATUS_NULL_POINTER,
+                );
+                expect_status(
+                    "lb_select_key(NULL out)",
+                    lb_select_key(h, r.u64(), ptr::null_mut()),
+                    LB_STATUS_NULL_POINTER,
+                );
+                expect_status(
+                    "lb_select_key(NULL lb)",
+                    lb_select_key(ptr::null_mut(), r.u64(), &mut out),
                     LB_STATUS_NULL_POINTER,
                 );
                 expect_status(

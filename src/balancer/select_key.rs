@@ -34,6 +34,8 @@ impl Balancer {
                 }
                 Ok(pick)
             }
+            // Not a hashing strategy: exactly a plain select.
+            None if !self.dispatch.configured().is_hashing() => self.select(),
             None => self.try_select_key(key, &[]).map_err(Error::from),
         }
     }

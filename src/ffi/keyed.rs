@@ -2,7 +2,7 @@
 //! callers make their keys with.
 
 use super::guard::{guard, guard_value, handle, non_null};
-use super::request::{read_clock, refused_status, with_ids, write_pick};
+use super::request::{lb_select, read_clock, refused_status, with_ids, write_pick};
 use super::types::*;
 use std::ptr;
 
@@ -41,6 +41,11 @@ pub extern "C" fn lb_select_key(lb: *mut lb_balancer, key: u64, out: *mut lb_pic
                     return read_clock(lb);
                 }
                 return LB_STATUS_OK;
+            }
+            // Not a hashing strategy (the common case above changed nothing):
+            // exactly lb_select.
+            if !handle.balancer.strategy().is_hashing() {
+                return lb_select(lb, out);
             }
         }
     }

@@ -43,7 +43,9 @@ impl HashRing {
     ///
     /// Sizing: node i gets `w_i x k` points, k (points per unit of weight) the
     /// least power of two with `sum(w) x k >= min_size`; if that passes
-    /// `max_size`, k = max(1, floor(max_size / sum(w))). Envoy sizes by shares of
+    /// `max_size`, k = max(1, floor(max_size / sum(w))); and if even one point a
+    /// unit would pass it (weights summing past `max_size`), node i gets
+    /// max(1, floor(w_i x max_size / sum(w))). Envoy sizes by shares of
     /// the total weight instead, so that a node's count moves whenever any node
     /// comes or goes, and keys move between nodes that stayed; with a power of
     /// two they move only when the total weight crosses one (halving or doubling
@@ -62,8 +64,18 @@ impl HashRing {
             debug_assert!(w >= 1, "weight 0");
             w.max(1) as u64
         };
-        let k = points_per_weight(nodes.iter().map(|&(_, w)| weight(w)).sum(), min_size, max_size);
-        let counts: Vec<u64> = nodes.iter().map(|&(_, w)| weight(w) * k).collect();
+        let total: u64 = nodes.iter().map(|&(_, w)| weight(w)).sum();
+        let counts: Vec<u64> = if total <= max_size {
+            let k = points_per_weight(total, min_size, max_size);
+            nodes.iter().map(|&(_, w)| weight(w) * k).collect()
+        } else {
+            // More weight than points allowed: shares of max_size, at least one
+            // point each (so at most max_size + n points in all).
+            nodes
+                .iter()
+                .map(|&(_, w)| ((weight(w) as u128 * max_size as u128 / total as u128) as u64).max(1))
+                .collect()
+        };
         HashRing::with_counts(nodes, &counts)
     }
 
@@ -106,8 +118,17 @@ impl HashRing {
             return None;
         }
         let mixed = mix_key(key);
-        let i = self.points.partition_point(|&(h, _)| h < mixed);
-        Some(if i == self.points.len() { 0 } else { i })
+        // The first point with hash >= mixed: a binary search written out (no
+        // call, no panic site: the request path's unguarded common case runs it).
+        let (mut lo, mut hi) = (0usize, self.points.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            match self.points.get(mid) {
+                Some(&(h, _)) if h < mixed => lo = mid + 1,
+                _ => hi = mid,
+            }
+        }
+        Some(if lo == self.points.len() { 0 } else { lo })
     }
 
     /// The node position of point `slot` (< len).
@@ -238,8 +259,9 @@ mod tests {
         assert_eq!(counts(&equal(5), MIN, MAX), [256; 5]);
         // Capped by max_size: 16 x 10 > 95, so floor(95 / 10) = 9 per unit.
         assert_eq!(counts(&weighted, 95, 95), [9, 18, 27, 36]);
-        // At least one point per unit of weight, however large the set.
-        assert_eq!(counts(&[(1, 1), (2, 1000)], 1, 10), [1, 1000]);
+        // Weights summing past max_size: shares of it, at least one point each.
+        assert_eq!(counts(&[(1, 1), (2, 1000)], 1, 10), [1, 9]);
+        assert_eq!(counts(&[(1, u32::MAX), (2, u32::MAX)], 1024, 1 << 20), [1 << 19, 1 << 19]);
         assert_eq!(points_per_weight(10, 1, MAX), 1);
         assert_eq!(points_per_weight(1, MAX, MAX), MAX);
     }
