@@ -4,8 +4,10 @@
 //! - `keyed_pair_<n>`: one thread, a `select_key` + `report` pair, keys 0, 1, 2, ...
 //!   (every instance in turn), for Maglev, Maglev with a hash balance factor of
 //!   125 and ring hash; beside them in the same group round robin's plain
-//!   `select` + `report` (lb's unkeyed pair) and a baseline with a Maglev-sized
-//!   table and the in-flight counts behind one `Mutex`.
+//!   `select` + `report` (lb's unkeyed pair), the Mutex baseline's keyed pair
+//!   (`baseline/mod.rs`: a Maglev-sized table and all state behind one lock) and
+//!   the floor (one atomic increment and decrement), so the machine's speed in
+//!   this run is on record.
 //! - `hash_rebuild_1000`: replacing a set of 1,000 instances by one that differs
 //!   in one weight, which rebuilds a hashing strategy's table (Maglev 65,537
 //!   entries; the ring); round robin's replacement of the same sets in the same
@@ -15,11 +17,17 @@
 //! times.
 
 use std::hint::black_box;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use crossbeam_utils::CachePadded;
 use lb::{Balancer, Config, Instance, Outcome, Strategy};
+
+#[allow(dead_code)]
+#[path = "baseline/mod.rs"]
+mod baseline;
+use baseline::MutexBalancer;
 
 fn quick() -> bool {
     std::env::var_os("LB_BENCH_QUICK").is_some_and(|v| !v.is_empty() && v != "0")
@@ -50,35 +58,6 @@ fn balancer(strategy: Strategy, factor: u32, n: u64) -> Balancer {
     b
 }
 
-/// The baseline: a lookup table of Maglev's default size filled by key slot
-/// modulo n, and the in-flight counts, behind one lock taken by select and by
-/// report.
-struct MutexKeyed {
-    state: Mutex<(Vec<u32>, Vec<u64>)>,
-}
-
-impl MutexKeyed {
-    fn new(n: usize) -> MutexKeyed {
-        let table = (0..65_537u32).map(|s| s % n as u32).collect();
-        MutexKeyed {
-            state: Mutex::new((table, vec![0; n])),
-        }
-    }
-
-    fn select(&self, key: u64) -> u32 {
-        let mut g = self.state.lock().unwrap();
-        let (table, in_flight) = &mut *g;
-        let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let m = table[((mixed as u128 * table.len() as u128) >> 64) as usize];
-        in_flight[m as usize] += 1;
-        m
-    }
-
-    fn report(&self, m: u32) {
-        self.state.lock().unwrap().1[m as usize] -= 1;
-    }
-}
-
 fn keyed_pairs(c: &mut Criterion) {
     for n in [64u64, 1024] {
         let mut g = c.benchmark_group(format!("keyed_pair_{n}"));
@@ -105,13 +84,22 @@ fn keyed_pairs(c: &mut Criterion) {
                 rr.report(&p, Outcome::Success, 1_000).unwrap();
             })
         });
-        let m = MutexKeyed::new(n as usize);
+        let m = MutexBalancer::new(Strategy::RoundRobin);
+        let set: Vec<Instance> = (1..=n).map(Instance::new).collect();
+        m.set_instances(&set);
         let mut key = 0u64;
         g.bench_function("mutex_baseline", |bench| {
             bench.iter(|| {
                 key = key.wrapping_add(1);
-                let picked = m.select(black_box(key));
-                m.report(picked);
+                let p = m.select_key(black_box(key)).unwrap();
+                assert!(m.report(&p, true, 1_000));
+            })
+        });
+        let floor = CachePadded::new(AtomicU64::new(0));
+        g.bench_function("floor_inc_dec", |bench| {
+            bench.iter(|| {
+                floor.fetch_add(1, Ordering::AcqRel);
+                floor.fetch_sub(1, Ordering::AcqRel);
             })
         });
         g.finish();

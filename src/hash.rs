@@ -48,7 +48,10 @@ mod tests {
     fn hash_bytes_matches_the_shared_vector() {
         let text = include_str!("../tests/vectors/hash_bytes.txt");
         let mut rows = 0;
-        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
             let (input, want) = line.split_once(' ').expect("two fields");
             let input = if input == "-" { "" } else { input };
             let bytes: Vec<u8> = (0..input.len() / 2)

@@ -92,7 +92,10 @@ impl Snapshot {
             .map(|(i, m)| (m.id, i as u32))
             .collect();
         by_id.sort_unstable();
-        let weight_sum = selectable.iter().map(|&i| members[i as usize].weight as u64).sum();
+        let weight_sum = selectable
+            .iter()
+            .map(|&i| members[i as usize].weight as u64)
+            .sum();
         let keyed = Keyed::build(
             &instances,
             &cfg,

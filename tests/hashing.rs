@@ -54,7 +54,9 @@ fn the_same_key_goes_to_the_same_instance() {
 #[test]
 fn routes_depend_only_on_ids_and_weights() {
     for s in HASHING {
-        let set: Vec<Instance> = (1..=10).map(|i| Instance::new(i * 7).weight(i as u32)).collect();
+        let set: Vec<Instance> = (1..=10)
+            .map(|i| Instance::new(i * 7).weight(i as u32))
+            .collect();
         let mut reversed = set.clone();
         reversed.reverse();
         let a = balancer(s, 1, &set);
@@ -84,7 +86,10 @@ fn an_unhealthy_instances_keys_go_to_one_fallback_and_come_back() {
             if was == 3 {
                 assert_ne!(now, 3, "{s:?}: key {k} still on the unhealthy instance");
             } else {
-                assert_eq!(now, was, "{s:?}: key {k} moved though its instance is healthy");
+                assert_eq!(
+                    now, was,
+                    "{s:?}: key {k} moved though its instance is healthy"
+                );
             }
         }
         assert!(before.contains(&3), "{s:?}: instance 3 had keys");
@@ -106,7 +111,11 @@ fn a_full_instance_spills_its_keys_along_the_table() {
         let spill = b.select_key(key).unwrap();
         assert_ne!(spill.instance_id(), 1, "{s:?}: capacity is a hard limit");
         b.report(&spill, Outcome::Success, 1).unwrap();
-        assert_eq!(route(&b, key), spill.instance_id(), "{s:?}: the same fallback");
+        assert_eq!(
+            route(&b, key),
+            spill.instance_id(),
+            "{s:?}: the same fallback"
+        );
         b.report(&held, Outcome::Success, 1).unwrap();
         assert_eq!(route(&b, key), 1, "{s:?}: back once there is room");
     }
@@ -149,14 +158,21 @@ fn set_changes_move_few_keys() {
             .count();
         // Ring hash moves none but the removed instance's keys; Maglev (its paper,
         // section 5.3) a little more. Measured: see the table tests.
-        let bound = if s == Strategy::RingHash { 0 } else { 20_000 / 50 };
+        let bound = if s == Strategy::RingHash {
+            0
+        } else {
+            20_000 / 50
+        };
         assert!(extra <= bound, "{s:?}: {extra} other keys moved");
         b.add_instance(Instance::new(4)).unwrap();
         b.add_instance(Instance::new(11)).unwrap();
         let added = routes(&b, 0..20_000);
         let moved = before.iter().zip(&added).filter(|(a, b)| a != b).count();
         // 1/11 of the keys, with slack for the hash's spread (and Maglev's extra).
-        assert!(moved <= 20_000 / 11 + 20_000 / 25, "{s:?}: {moved} keys moved");
+        assert!(
+            moved <= 20_000 / 11 + 20_000 / 25,
+            "{s:?}: {moved} keys moved"
+        );
     }
 }
 
@@ -210,14 +226,21 @@ fn strategy_changes_and_empty_sets() {
     let maglev = routes(&b, 0..500);
     assert_eq!(routes(&b, 0..500), maglev);
     let fresh = balancer(Strategy::Maglev, 9, &ids(6));
-    assert_eq!(routes(&fresh, 0..500), maglev, "the same table as a new balancer's");
+    assert_eq!(
+        routes(&fresh, 0..500),
+        maglev,
+        "the same table as a new balancer's"
+    );
     b.set_strategy(Strategy::RingHash);
     let ring = routes(&b, 0..500);
     assert_eq!(routes(&b, 0..500), ring);
     assert_ne!(ring, maglev);
     b.set_strategy(Strategy::RoundRobin);
     let rr: Vec<u64> = (0..6).map(|_| route(&b, 1)).collect();
-    assert!(rr.windows(2).all(|w| w[0] != w[1]), "round robin again: {rr:?}");
+    assert!(
+        rr.windows(2).all(|w| w[0] != w[1]),
+        "round robin again: {rr:?}"
+    );
     for s in HASHING {
         let empty = balancer(s, 1, &[]);
         assert_eq!(empty.select_key(1).unwrap_err(), lb::Error::NoInstance);
@@ -276,18 +299,30 @@ fn bounded_loads_hold_exactly_on_one_thread() {
         }
         let used: std::collections::HashSet<u64> = held.iter().map(|p| p.instance_id()).collect();
         // Each instance may hold 1.25 x the mean, so at least ceil(8 / 1.25) = 7.
-        assert!(used.len() >= 7, "{s:?}: the hot key spilled only to {used:?}");
+        assert!(
+            used.len() >= 7,
+            "{s:?}: the hot key spilled only to {used:?}"
+        );
         // The busiest instance holds at most 1.25 x the mean (+ rounding).
         let busiest = (1..=n).map(|id| in_flight(&b, id)).max().unwrap();
         assert!(busiest <= limit(125, 199, n), "{s:?}: {busiest}");
         for p in &held {
             b.report(p, Outcome::Success, 100).unwrap();
         }
-        assert_eq!(route(&b, 99), home, "{s:?}: back home once the load is gone");
+        assert_eq!(
+            route(&b, 99),
+            home,
+            "{s:?}: back home once the load is gone"
+        );
 
         let unbounded = bounded(0, s, n);
         let picks: Vec<_> = (0..50).map(|_| unbounded.select_key(99).unwrap()).collect();
-        assert!(picks.iter().all(|p| p.instance_id() == picks[0].instance_id()), "{s:?}");
+        assert!(
+            picks
+                .iter()
+                .all(|p| p.instance_id() == picks[0].instance_id()),
+            "{s:?}"
+        );
         for p in &picks {
             unbounded.report(p, Outcome::Success, 100).unwrap();
         }
@@ -315,7 +350,10 @@ fn bounded_loads_forget_expired_picks() {
     assert_eq!(b.stats().in_flight, 0, "the picks expired");
     for total in 0..40u64 {
         let p = b.select_key(5).unwrap();
-        assert!(in_flight(&b, p.instance_id()) <= limit(150, total, 4), "pick {total}");
+        assert!(
+            in_flight(&b, p.instance_id()) <= limit(150, total, 4),
+            "pick {total}"
+        );
     }
 }
 
@@ -327,12 +365,18 @@ fn the_count_mark_cannot_be_forged() {
     let counted = b.select_key(1).unwrap();
     let mut raw = counted.to_raw();
     raw[2] ^= 1 << 31;
-    assert_eq!(b.report(&lb::Pick::from_raw(raw), Outcome::Success, 1), Err(lb::Error::InvalidPick));
+    assert_eq!(
+        b.report(&lb::Pick::from_raw(raw), Outcome::Success, 1),
+        Err(lb::Error::InvalidPick)
+    );
     b.report(&counted, Outcome::Success, 1).unwrap();
     let plain = b.select().unwrap();
     let mut raw = plain.to_raw();
     raw[2] ^= 1 << 31;
-    assert_eq!(b.report(&lb::Pick::from_raw(raw), Outcome::Success, 1), Err(lb::Error::InvalidPick));
+    assert_eq!(
+        b.report(&lb::Pick::from_raw(raw), Outcome::Success, 1),
+        Err(lb::Error::InvalidPick)
+    );
     b.report(&plain, Outcome::Success, 1).unwrap();
     assert_eq!(settled(&b).in_flight, 0);
 }
@@ -350,15 +394,24 @@ fn bounded_loads_hold_within_the_slack_under_concurrency() {
             let (b, barrier) = (b.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                (0..100).map(|_| b.select_key(7).unwrap()).collect::<Vec<_>>()
+                (0..100)
+                    .map(|_| b.select_key(7).unwrap())
+                    .collect::<Vec<_>>()
             })
         })
         .collect();
-    let held: Vec<_> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let held: Vec<_> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     let total = held.len() as u64;
+    let slack = threads - 1;
     for id in 1..=n {
         let f = in_flight(&b, id);
-        assert!(f <= limit(125, total - 1, n) + threads - 1, "instance {id}: {f} of {total}");
+        assert!(
+            f <= limit(125, total - 1, n) + slack,
+            "instance {id}: {f} of {total}"
+        );
     }
     for p in &held {
         b.report(p, Outcome::Success, 1).unwrap();

@@ -11,6 +11,10 @@
 //! - adaptive dispatches to the strategy it runs now (it starts on weighted response
 //!   time, as lb does) and keeps a per-window latency mean.
 //!
+//! `select_key` (for the keyed benchmarks) looks the key up in a table of Maglev's
+//! default size (65,537 slots, filled slot by slot across the instances) and
+//! reports like the others.
+//!
 //! It does no health tracking and no pick expiry, which lb does, so the comparison
 //! favours the baseline.
 
@@ -53,6 +57,8 @@ struct State {
     instances: Vec<Inst>,
     rr_table: Vec<u32>,
     rr_cursor: usize,
+    /// Keyed selection's table: slot -> instance index.
+    key_table: Vec<u32>,
     /// Alias table: (threshold in [0, 2^32), alias index) per position.
     alias: Vec<(u32, u32)>,
     reports_since_refresh: u32,
@@ -81,6 +87,7 @@ impl MutexBalancer {
                 instances: Vec::new(),
                 rr_table: Vec::new(),
                 rr_cursor: 0,
+                key_table: Vec::new(),
                 alias: Vec::new(),
                 reports_since_refresh: 0,
                 rng: 0x9E37_79B9_7F4A_7C15,
@@ -125,7 +132,44 @@ impl MutexBalancer {
         st.generation += 1;
         st.rr_table = build_rr_table(&st.instances);
         st.rr_cursor = 0;
+        let n = st.instances.len() as u32;
+        st.key_table = if n == 0 {
+            Vec::new()
+        } else {
+            (0..65_537u32).map(|s| s % n).collect()
+        };
         st.rebuild_alias();
+    }
+
+    /// A keyed select: the key's slot in the table (fmix64, multiply-shift), or
+    /// the next slot while its instance is at capacity (benches/hashing.rs).
+    #[allow(dead_code)]
+    pub fn select_key(&self, key: u64) -> Option<BasePick> {
+        let mut st = self.state.lock().unwrap();
+        let len = st.key_table.len();
+        if len == 0 {
+            return None;
+        }
+        let mut k = key;
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        k ^= k >> 33;
+        k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        k ^= k >> 33;
+        let slot = ((k as u128 * len as u128) >> 64) as usize;
+        let idx = (0..st.instances.len())
+            .map(|step| st.key_table[(slot + step) % len] as usize)
+            .find(|&i| {
+                let inst = &st.instances[i];
+                inst.capacity == 0 || inst.in_flight < inst.capacity as u64
+            })?;
+        let inst = &mut st.instances[idx];
+        inst.in_flight += 1;
+        Some(BasePick {
+            instance_id: inst.id,
+            index: idx as u32,
+            generation: st.generation,
+        })
     }
 
     pub fn select(&self) -> Option<BasePick> {

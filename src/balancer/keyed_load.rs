@@ -25,13 +25,17 @@ pub(super) struct KeyedLoad {
 impl KeyedLoad {
     pub(super) fn new() -> KeyedLoad {
         KeyedLoad {
-            by_epoch: [CachePadded::new(AtomicI64::new(0)), CachePadded::new(AtomicI64::new(0))],
+            by_epoch: [
+                CachePadded::new(AtomicI64::new(0)),
+                CachePadded::new(AtomicI64::new(0)),
+            ],
         }
     }
 
     /// Keyed picks in flight.
     pub(super) fn total(&self) -> u64 {
-        let sum = self.by_epoch[0].load(Ordering::Acquire) + self.by_epoch[1].load(Ordering::Acquire);
+        let sum =
+            self.by_epoch[0].load(Ordering::Acquire) + self.by_epoch[1].load(Ordering::Acquire);
         sum.max(0) as u64
     }
 

@@ -32,17 +32,18 @@ mod types;
 mod lifecycle;
 mod membership;
 mod request;
+
 mod keyed;
 
 mod reads;
 mod text;
 
+pub use keyed::*;
 pub use lifecycle::*;
 pub use membership::*;
 pub use options::*;
 pub use reads::*;
 pub use request::*;
-pub use keyed::*;
 pub use text::*;
 pub use types::*;
 

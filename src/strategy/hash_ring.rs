@@ -73,7 +73,9 @@ impl HashRing {
             // point each (so at most max_size + n points in all).
             nodes
                 .iter()
-                .map(|&(_, w)| ((weight(w) as u128 * max_size as u128 / total as u128) as u64).max(1))
+                .map(|&(_, w)| {
+                    ((weight(w) as u128 * max_size as u128 / total as u128) as u64).max(1)
+                })
                 .collect()
         };
         HashRing::with_counts(nodes, &counts)
@@ -238,7 +240,9 @@ mod tests {
     }
 
     const PINNED_EQUAL: [u64; 16] = [2, 5, 3, 5, 4, 5, 4, 3, 3, 2, 4, 4, 4, 3, 3, 4];
-    const PINNED_WEIGHTED: [u64; 16] = [10, 30, 10, 20, 20, 30, 10, 10, 10, 20, 20, 20, 20, 20, 10, 30];
+    const PINNED_WEIGHTED: [u64; 16] = [
+        10, 30, 10, 20, 20, 30, 10, 10, 10, 20, 20, 20, 20, 20, 10, 30,
+    ];
 
     #[test]
     fn sizes_are_a_power_of_two_per_unit_of_weight() {
@@ -261,7 +265,10 @@ mod tests {
         assert_eq!(counts(&weighted, 95, 95), [9, 18, 27, 36]);
         // Weights summing past max_size: shares of it, at least one point each.
         assert_eq!(counts(&[(1, 1), (2, 1000)], 1, 10), [1, 9]);
-        assert_eq!(counts(&[(1, u32::MAX), (2, u32::MAX)], 1024, 1 << 20), [1 << 19, 1 << 19]);
+        assert_eq!(
+            counts(&[(1, u32::MAX), (2, u32::MAX)], 1024, 1 << 20),
+            [1 << 19, 1 << 19]
+        );
         assert_eq!(points_per_weight(10, 1, MAX), 1);
         assert_eq!(points_per_weight(1, MAX, MAX), MAX);
     }
@@ -279,7 +286,10 @@ mod tests {
         assert!(e < 0.25, "10 equal: worst share off by {e:.4}");
         // More points smooth them (a minimum of 65,536: 8,192 points a unit).
         let e = worst_share_error(&weighted, 65_536);
-        assert!(e < 0.05, "weights 1..4, 64K points: worst share off by {e:.4}");
+        assert!(
+            e < 0.05,
+            "weights 1..4, 64K points: worst share off by {e:.4}"
+        );
         let e = worst_share_error(&equal(10), 65_536);
         assert!(e < 0.05, "10 equal, 64K points: worst share off by {e:.4}");
     }
@@ -301,7 +311,10 @@ mod tests {
         let to_new = after.iter().filter(|&&a| a == 11).count();
         assert_eq!(moved, to_new, "every key that moves goes to the new node");
         // Its 128 of 1,408 points would take 9,091 keys on average: measured 7,574.
-        assert!(moved <= KEYS as usize / 11 + 3 * KEYS as usize / 100, "{moved} moved");
+        assert!(
+            moved <= KEYS as usize / 11 + 3 * KEYS as usize / 100,
+            "{moved} moved"
+        );
     }
 
     /// A total weight that crosses min_size / 2^j (here 8 equal nodes to 7, with

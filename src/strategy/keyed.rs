@@ -139,7 +139,9 @@ impl Keyed {
         };
         let member_of = order.iter().map(|&(_, _, i)| i).collect();
         #[cfg(loom)]
-        if let Some(p) = prev.filter(|p| !p.member_of.is_empty() && fault::on(&fault::KEYED_TABLE_KEPT)) {
+        if let Some(p) =
+            prev.filter(|p| !p.member_of.is_empty() && fault::on(&fault::KEYED_TABLE_KEPT))
+        {
             return Some(Keyed {
                 built: Arc::clone(&p.built),
                 member_of,
@@ -150,7 +152,9 @@ impl Keyed {
             Some(p) if p.built.recipe == recipe => Arc::clone(&p.built),
             _ => {
                 let table = match recipe.strategy {
-                    Strategy::Maglev => Table::Maglev(MaglevTable::build(&recipe.nodes, sizes.0 as u32)),
+                    Strategy::Maglev => {
+                        Table::Maglev(MaglevTable::build(&recipe.nodes, sizes.0 as u32))
+                    }
                     _ => Table::Ring(HashRing::build(&recipe.nodes, sizes.0, sizes.1)),
                 };
                 Arc::new(Built { recipe, table })

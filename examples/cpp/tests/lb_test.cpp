@@ -612,6 +612,8 @@ TEST(Keyed, Options) {
          {13, 16, 5000012, 5000021, nan, inf, -inf, 65537.5, 65536, 18, 5000010}},
         {LB_OPTION_RING_HASH_MIN_SIZE, 1024, 16, {0, -1, 8388609, nan, inf, -inf, 1024.5}},
         {LB_OPTION_RING_HASH_MAX_SIZE, 8388608, 4096, {0, -1, 8388609, nan, inf, -inf, 2048.25}},
+        // 0 (off) or at least 100: 1..99 are refused as well.
+        {LB_OPTION_HASH_BALANCE_FACTOR, 0, 125, {-1, 10001, nan, inf, -inf, 125.5, 1, 99}},
     };
     for (const Case &c : cases) {
         EXPECT_EQ(balancer.option(c.option), c.def) << c.option;

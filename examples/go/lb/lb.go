@@ -118,9 +118,10 @@ const (
 	OptionSlowStartAggression       Option = C.LB_OPTION_SLOW_START_AGGRESSION
 	OptionSlowStartMinWeightPercent Option = C.LB_OPTION_SLOW_START_MIN_WEIGHT_PERCENT
 	// Since 1.3.
-	OptionMaglevTableSize Option = C.LB_OPTION_MAGLEV_TABLE_SIZE
-	OptionRingHashMinSize Option = C.LB_OPTION_RING_HASH_MIN_SIZE
-	OptionRingHashMaxSize Option = C.LB_OPTION_RING_HASH_MAX_SIZE
+	OptionMaglevTableSize   Option = C.LB_OPTION_MAGLEV_TABLE_SIZE
+	OptionRingHashMinSize   Option = C.LB_OPTION_RING_HASH_MIN_SIZE
+	OptionRingHashMaxSize   Option = C.LB_OPTION_RING_HASH_MAX_SIZE
+	OptionHashBalanceFactor Option = C.LB_OPTION_HASH_BALANCE_FACTOR
 )
 
 // Status is an lb_status code.

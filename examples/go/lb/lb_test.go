@@ -818,6 +818,8 @@ func TestKeyedOptions(t *testing.T) {
 		{lb.OptionMaglevTableSize, 65537, 251, []float64{13, 16, 5000012, 5000021, nan, inf, -inf, 65537.5, 65536, 18, 5000010}},
 		{lb.OptionRingHashMinSize, 1024, 16, []float64{0, -1, 8388609, nan, inf, -inf, 1024.5}},
 		{lb.OptionRingHashMaxSize, 8388608, 4096, []float64{0, -1, 8388609, nan, inf, -inf, 2048.25}},
+		// 0 (off) or at least 100: 1..99 are refused as well.
+		{lb.OptionHashBalanceFactor, 0, 125, []float64{-1, 10001, nan, inf, -inf, 125.5, 1, 99}},
 	} {
 		if v, err := b.Option(c.o); err != nil || v != c.def {
 			t.Fatalf("option %d default = %v, %v; want %v", c.o, v, err, c.def)
