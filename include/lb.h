@@ -481,8 +481,9 @@ typedef uint32_t lb_option;
 #define LB_OPTION_RING_HASH_MIN_SIZE 28
 
 /**
- * LB_STRATEGY_RING_HASH: the most points on the ring (Envoy's default, 8M),
- * which caps the ring of a set with very unequal weights (16 bytes a point).
+ * LB_STRATEGY_RING_HASH: the most points on the ring (Envoy's default, 8M; 16
+ * bytes a point). The ring has between LB_OPTION_RING_HASH_MIN_SIZE and about
+ * twice it points, so this caps it only when the minimum is set near it.
  * Since 1.3.
  * Range: [1, 8388608], whole numbers. Default: 8388608.
  */

@@ -161,12 +161,14 @@ pub struct Config {
     /// Range: [17, 5000011], whole numbers. Default: 65537.
     pub maglev_table_size: u32,
     /// Ring hash: the fewest points on the ring (Envoy's default). Each instance
-    /// gets points in proportion to its weight, at least one; more points follow
-    /// weights more closely. Must not exceed `ring_hash_max_size`.
+    /// gets points in proportion to its weight (its weight times a power of two,
+    /// at least one); more points follow weights more closely. Must not exceed
+    /// `ring_hash_max_size`.
     /// Range: [1, 8388608], whole numbers. Default: 1024.
     pub ring_hash_min_size: u64,
-    /// Ring hash: the most points on the ring (Envoy's default, 8M), which caps
-    /// the ring of a set with very unequal weights (16 bytes a point).
+    /// Ring hash: the most points on the ring (Envoy's default, 8M; 16 bytes a
+    /// point). The ring has between `ring_hash_min_size` and about twice it
+    /// points, so this caps it only when the minimum is set near it.
     /// Range: [1, 8388608], whole numbers. Default: 8388608.
     pub ring_hash_max_size: u64,
     /// The hashing strategies' bounded loads (Mirrokni, Thorup and

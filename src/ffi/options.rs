@@ -155,8 +155,9 @@ pub const LB_OPTION_MAGLEV_TABLE_SIZE: lb_option = 27;
 /// exceed LB_OPTION_RING_HASH_MAX_SIZE. Since 1.3.
 /// Range: [1, 8388608], whole numbers. Default: 1024.
 pub const LB_OPTION_RING_HASH_MIN_SIZE: lb_option = 28;
-/// LB_STRATEGY_RING_HASH: the most points on the ring (Envoy's default, 8M),
-/// which caps the ring of a set with very unequal weights (16 bytes a point).
+/// LB_STRATEGY_RING_HASH: the most points on the ring (Envoy's default, 8M; 16
+/// bytes a point). The ring has between LB_OPTION_RING_HASH_MIN_SIZE and about
+/// twice it points, so this caps it only when the minimum is set near it.
 /// Since 1.3.
 /// Range: [1, 8388608], whole numbers. Default: 8388608.
 pub const LB_OPTION_RING_HASH_MAX_SIZE: lb_option = 29;

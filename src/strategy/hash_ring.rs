@@ -27,13 +27,37 @@ pub(crate) struct HashRing {
     points: Box<[(u64, u32)]>,
 }
 
-/// Points per unit of weight for a set of `total` weight (see `HashRing::build`).
-fn points_per_weight(total: u64, min_size: u64, max_size: u64) -> u64 {
-    let k = min_size.div_ceil(total).next_power_of_two();
-    if total.saturating_mul(k) <= max_size {
-        k
+/// The exponent e of a set of `total` weight: node i gets w_i x 2^e points (see
+/// `points`), e the least with total x 2^e >= min_size, then lowered while
+/// total x 2^e > max_size. Negative when the weights sum past min_size.
+fn scale_exponent(total: u64, min_size: u64, max_size: u64) -> i32 {
+    let at = |e: i32| -> u128 {
+        if e >= 0 {
+            (total as u128) << e
+        } else {
+            (total as u128) >> (-e)
+        }
+    };
+    let mut e: i32 = 0;
+    while at(e) < min_size as u128 {
+        e += 1;
+    }
+    while e > -63 && at(e - 1) >= min_size as u128 {
+        e -= 1;
+    }
+    while e > -63 && at(e) > max_size as u128 {
+        e -= 1;
+    }
+    e
+}
+
+/// A node of weight `w`'s points at exponent `e`: w x 2^e, rounded to the
+/// nearest and at least one when e is negative.
+fn points(w: u64, e: i32) -> u64 {
+    if e >= 0 {
+        w << e
     } else {
-        (max_size / total).max(1)
+        ((w + (1 << (-e - 1))) >> (-e)).max(1)
     }
 }
 
@@ -41,15 +65,15 @@ impl HashRing {
     /// Builds the ring for `nodes` ((id, weight >= 1), ids distinct, any order),
     /// with `1 <= min_size <= max_size` (the caller validates).
     ///
-    /// Sizing: node i gets `w_i x k` points, k (points per unit of weight) the
-    /// least power of two with `sum(w) x k >= min_size`; if that passes
-    /// `max_size`, k = max(1, floor(max_size / sum(w))); and if even one point a
-    /// unit would pass it (weights summing past `max_size`), node i gets
-    /// max(1, floor(w_i x max_size / sum(w))). Envoy sizes by shares of
-    /// the total weight instead, so that a node's count moves whenever any node
-    /// comes or goes, and keys move between nodes that stayed; with a power of
-    /// two they move only when the total weight crosses one (halving or doubling
-    /// every node's points), or at the `max_size` cap.
+    /// Sizing: node i gets w_i x 2^e points, 2^e the least power of two (e may
+    /// be negative) that gives the ring at least `min_size` points in all, lower
+    /// if that would pass `max_size`; for negative e the products are rounded, at
+    /// least one point each. So the ring has between min_size and about twice it
+    /// (plus a point for each very light node), whatever the weights. Envoy sizes
+    /// by shares of the total weight instead, so that a node's count moves
+    /// whenever any node comes or goes, and keys move between nodes that stayed;
+    /// with a power of two they move only when the total weight crosses
+    /// min_size / 2^e (halving or doubling every node's points).
     pub(crate) fn build(nodes: &[(u64, u32)], min_size: u64, max_size: u64) -> HashRing {
         if nodes.is_empty() {
             return HashRing {
@@ -65,19 +89,8 @@ impl HashRing {
             w.max(1) as u64
         };
         let total: u64 = nodes.iter().map(|&(_, w)| weight(w)).sum();
-        let counts: Vec<u64> = if total <= max_size {
-            let k = points_per_weight(total, min_size, max_size);
-            nodes.iter().map(|&(_, w)| weight(w) * k).collect()
-        } else {
-            // More weight than points allowed: shares of max_size, at least one
-            // point each (so at most max_size + n points in all).
-            nodes
-                .iter()
-                .map(|&(_, w)| {
-                    ((weight(w) as u128 * max_size as u128 / total as u128) as u64).max(1)
-                })
-                .collect()
-        };
+        let e = scale_exponent(total, min_size, max_size);
+        let counts: Vec<u64> = nodes.iter().map(|&(_, w)| points(weight(w), e)).collect();
         HashRing::with_counts(nodes, &counts)
     }
 
@@ -261,16 +274,20 @@ mod tests {
         assert_eq!(counts(&equal(9), MIN, MAX), [128; 9]);
         assert_eq!(counts(&equal(11), MIN, MAX), [128; 11]);
         assert_eq!(counts(&equal(5), MIN, MAX), [256; 5]);
-        // Capped by max_size: 16 x 10 > 95, so floor(95 / 10) = 9 per unit.
-        assert_eq!(counts(&weighted, 95, 95), [9, 18, 27, 36]);
-        // Weights summing past max_size: shares of it, at least one point each.
-        assert_eq!(counts(&[(1, 1), (2, 1000)], 1, 10), [1, 9]);
+        // Capped by max_size: 16 x 10 > 95, so 8 per unit (80 points).
+        assert_eq!(counts(&weighted, 95, 95), [8, 16, 24, 32]);
+        // Weights summing past min_size are scaled down by a power of two,
+        // rounded, at least one point each.
+        assert_eq!(counts(&[(1, 1), (2, 1000)], 1, 10), [1, 2]);
         assert_eq!(
-            counts(&[(1, u32::MAX), (2, u32::MAX)], 1024, 1 << 20),
-            [1 << 19, 1 << 19]
+            counts(&[(1, u32::MAX), (2, u32::MAX)], MIN, MAX),
+            [1024, 1024]
         );
-        assert_eq!(points_per_weight(10, 1, MAX), 1);
-        assert_eq!(points_per_weight(1, MAX, MAX), MAX);
+        assert_eq!(counts(&[(1, 3000), (2, 1000)], MIN, MAX), [1500, 500]);
+        assert_eq!(scale_exponent(10, 1, MAX), -3);
+        assert_eq!(scale_exponent(1, MAX, MAX), 23);
+        assert_eq!(scale_exponent(1000, MIN, MAX), 1);
+        assert_eq!(scale_exponent(3000, MIN, MAX), -1);
     }
 
     #[test]
@@ -326,8 +343,8 @@ mod tests {
     fn crossing_a_power_of_two_moves_more() {
         let eight = equal(8);
         let seven: Vec<_> = eight.iter().copied().filter(|&(id, _)| id != 8).collect();
-        assert_eq!(points_per_weight(8, MIN, MAX), 128);
-        assert_eq!(points_per_weight(7, MIN, MAX), 256);
+        assert_eq!(scale_exponent(8, MIN, MAX), 7);
+        assert_eq!(scale_exponent(7, MIN, MAX), 8);
         let before = owners(&HashRing::build(&eight, MIN, MAX), &eight, KEYS);
         let after = owners(&HashRing::build(&seven, MIN, MAX), &seven, KEYS);
         let extra = extra_moves(&before, &after, 8);
