@@ -49,13 +49,18 @@ int main(int argc, char **argv) {
     lb_pick pick;
     must(lb_select(lb, &pick), "lb_select");
     must(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 100), "lb_report");
-    for (unsigned long i = 0; i < pairs; i++) {
-        if (keyed) {
+    /* Two loops, so that the plain one is exactly the loop of earlier versions
+     * (the count includes it: 17 instructions a pair). */
+    if (keyed) {
+        for (unsigned long i = 0; i < pairs; i++) {
             must(lb_select_key(lb, i, &pick), "lb_select_key");
-        } else {
-            must(lb_select(lb, &pick), "lb_select");
+            must(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 100 + (i & 63)), "lb_report");
         }
-        must(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 100 + (i & 63)), "lb_report");
+    } else {
+        for (unsigned long i = 0; i < pairs; i++) {
+            must(lb_select(lb, &pick), "lb_select");
+            must(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 100 + (i & 63)), "lb_report");
+        }
     }
     lb_balancer_free(lb);
     free(set);
