@@ -3,7 +3,7 @@
 use super::Balancer;
 use crate::error::{Error, Refused};
 use crate::snapshot::Snapshot;
-use crate::strategy::{PickCtx, Registered, Tables, Visit};
+use crate::strategy::{PickCtx, Picker, Registered, Tables, Visit};
 use crate::types::{Outcome, Pick};
 
 impl Balancer {
@@ -113,13 +113,34 @@ impl Balancer {
         // SAFETY: as in `try_select`; nothing below calls back into the balancer.
         let (entry, _) = unsafe { self.local() };
         let snap: &Snapshot = &entry.snapshot;
+        let mut ctx = match self.begin_full(snap, &mut entry.picker, exclude) {
+            FullSelect::Done(result) => return result,
+            FullSelect::Choose(ctx) => ctx,
+        };
+        let strategy = self.dispatch.running_raw();
+        let mut chosen = snap.tables.choose(strategy, &mut ctx);
+        if chosen.is_none() && !exclude.is_empty() {
+            ctx.exclude = &[];
+            chosen = snap.tables.choose(strategy, &mut ctx);
+        }
+        finish_full(snap, &ctx, chosen)
+    }
+
+    /// The start of a full select (plain or keyed): nothing to choose from, a
+    /// trial pick, or the context the strategy chooses in.
+    pub(super) fn begin_full<'a>(
+        &'a self,
+        snap: &'a Snapshot,
+        picker: &'a mut Picker,
+        exclude: &'a [u64],
+    ) -> FullSelect<'a> {
         if snap.selectable.is_empty() && snap.trial.is_empty() {
-            return Err(Refused::NoInstance);
+            return FullSelect::Done(Err(Refused::NoInstance));
         }
         let mut ctx = PickCtx::new(
             &snap.members,
             &snap.selectable,
-            &mut entry.picker,
+            picker,
             self.expiry.epoch_cell(),
             self.maintenance.median(),
             exclude,
@@ -127,20 +148,10 @@ impl Balancer {
         );
         if !snap.trial.is_empty() {
             if let Some((idx, e)) = trial_pick(snap, &mut ctx) {
-                return Ok(snap.members[idx].pick(idx, e));
+                return FullSelect::Done(Ok(snap.members[idx].pick(idx, e)));
             }
         }
-        let strategy = self.dispatch.running_raw();
-        let mut chosen = snap.tables.choose(strategy, &mut ctx);
-        if chosen.is_none() && !exclude.is_empty() {
-            ctx.exclude = &[];
-            chosen = snap.tables.choose(strategy, &mut ctx);
-        }
-        match chosen {
-            Some((idx, e)) => Ok(snap.members[idx].pick(idx, e)),
-            None if ctx.at_ceiling.get() => Err(Refused::InFlightLimit),
-            None => Err(Refused::NoInstance),
-        }
+        FullSelect::Choose(ctx)
     }
 
     /// The tag of a new incarnation: the balancer's key mixed with the id and the
@@ -150,6 +161,27 @@ impl Balancer {
         let b = (incarnation ^ self.key[1]).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         let h = a ^ b.rotate_left(29);
         h ^ (h >> 31)
+    }
+}
+
+/// How a full select begins (`Balancer::begin_full`).
+pub(super) enum FullSelect<'a> {
+    /// Nothing to choose from, or a trial pick.
+    Done(Result<Pick, Refused>),
+    /// The context the strategy chooses in.
+    Choose(PickCtx<'a>),
+}
+
+/// The pick a full select chose, or why it found none.
+pub(super) fn finish_full(
+    snap: &Snapshot,
+    ctx: &PickCtx<'_>,
+    chosen: Option<(usize, u32)>,
+) -> Result<Pick, Refused> {
+    match chosen {
+        Some((idx, e)) => Ok(snap.members[idx].pick(idx, e)),
+        None if ctx.at_ceiling.get() => Err(Refused::InFlightLimit),
+        None => Err(Refused::NoInstance),
     }
 }
 
@@ -170,7 +202,7 @@ impl<const COUNT: bool> Visit for FastSelect<'_, COUNT> {
 /// Offers a request to an instance on probation now and then (at most one trial in
 /// flight each), so an ejected backend can earn its way back.
 #[inline(never)]
-pub(super) fn trial_pick(snap: &Snapshot, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
+fn trial_pick(snap: &Snapshot, ctx: &mut PickCtx<'_>) -> Option<(usize, u32)> {
     if !ctx.exclude.is_empty() || ctx.picker.unit() >= snap.cfg.trial_ratio {
         return None;
     }

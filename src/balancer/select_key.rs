@@ -3,7 +3,7 @@
 //! strategy selects as a plain select would.
 
 use super::keyed_load::COUNTED;
-use super::select::trial_pick;
+use super::select::{finish_full, FullSelect};
 use super::Balancer;
 use crate::error::{Error, Refused};
 use crate::snapshot::Snapshot;
@@ -125,23 +125,10 @@ impl Balancer {
             // The strategy changed since `try_select_key` looked.
             return self.select_plain_slow(exclude);
         };
-        if snap.selectable.is_empty() && snap.trial.is_empty() {
-            return Err(Refused::NoInstance);
-        }
-        let mut ctx = PickCtx::new(
-            &snap.members,
-            &snap.selectable,
-            &mut entry.picker,
-            self.expiry.epoch_cell(),
-            self.maintenance.median(),
-            exclude,
-            false,
-        );
-        if !snap.trial.is_empty() {
-            if let Some((idx, e)) = trial_pick(snap, &mut ctx) {
-                return Ok(snap.members[idx].pick(idx, e));
-            }
-        }
+        let mut ctx = match self.begin_full(snap, &mut entry.picker, exclude) {
+            FullSelect::Done(result) => return result,
+            FullSelect::Choose(ctx) => ctx,
+        };
         let factor = snap.cfg.hash_balance_factor;
         let bound = (factor != 0).then(|| Bound {
             factor,
@@ -162,9 +149,7 @@ impl Balancer {
                 self.keyed_load.add(e);
                 Ok(snap.members[idx].pick(idx | COUNTED as usize, e))
             }
-            Some((idx, e)) => Ok(snap.members[idx].pick(idx, e)),
-            None if ctx.at_ceiling.get() => Err(Refused::InFlightLimit),
-            None => Err(Refused::NoInstance),
+            other => finish_full(snap, &ctx, other),
         }
     }
 }

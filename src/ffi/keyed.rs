@@ -1,8 +1,8 @@
 //! Keyed selection: select by a key for the hashing strategies, and the hash
 //! callers make their keys with.
 
-use super::guard::{guard, guard_value, handle, non_null};
-use super::request::{lb_select, read_clock, refused_status, with_ids, write_pick};
+use super::guard::guard_value;
+use super::request::{lb_select, read_clock, select_guarded};
 use super::types::*;
 use std::ptr;
 
@@ -57,14 +57,7 @@ pub extern "C" fn lb_select_key(lb: *mut lb_balancer, key: u64, out: *mut lb_pic
 /// calls.
 #[inline(never)]
 extern "C" fn select_key_checked(lb: *mut lb_balancer, key: u64, out: *mut lb_pick) -> lb_status {
-    guard(|| {
-        non_null(out)?;
-        // SAFETY: NULL or a live handle (the contract).
-        let result = unsafe { handle(lb) }
-            .and_then(|lb| lb.balancer.try_select_key(key, &[]).map_err(refused_status));
-        write_pick(out, &result);
-        result.map(|_| ())
-    })
+    select_guarded(lb, ptr::null(), 0, out, |b, ids| b.try_select_key(key, ids))
 }
 
 /// Like lb_select_key(), but avoids the `exclude_count` ids at `exclude_ids` (the
@@ -89,16 +82,8 @@ pub extern "C" fn lb_select_key_excluding(
     exclude_count: usize,
     out: *mut lb_pick,
 ) -> lb_status {
-    guard(|| {
-        non_null(out)?;
-        // SAFETY: NULL or a live handle (the contract).
-        let result = unsafe { handle(lb) }.and_then(|lb| {
-            with_ids(exclude_ids, exclude_count, |ids| {
-                lb.balancer.try_select_key(key, ids).map_err(refused_status)
-            })
-        });
-        write_pick(out, &result);
-        result.map(|_| ())
+    select_guarded(lb, exclude_ids, exclude_count, out, |b, ids| {
+        b.try_select_key(key, ids)
     })
 }
 

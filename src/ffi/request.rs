@@ -88,13 +88,28 @@ pub(super) extern "C" fn read_clock(lb: *mut lb_balancer) -> lb_status {
 /// `extern "C"` (not exported): see `select_as`.
 #[inline(never)]
 extern "C" fn select_checked(lb: *mut lb_balancer, out: *mut lb_pick) -> lb_status {
+    select_guarded(lb, ptr::null(), 0, out, |b, ids| b.try_select(ids))
+}
+
+/// A select under the panic guard, the body every guarded select shares: `out`
+/// checked, then the handle and the `exclude_count` ids at `exclude_ids`, then
+/// `select` with the ids; the pick (zeroed on any failure) written to `out`.
+#[inline(always)]
+pub(super) fn select_guarded(
+    lb: *mut lb_balancer,
+    exclude_ids: *const u64,
+    exclude_count: usize,
+    out: *mut lb_pick,
+    select: impl FnOnce(&crate::Balancer, &[u64]) -> Result<Pick, Refused>,
+) -> lb_status {
     guard(|| {
         non_null(out)?;
         // SAFETY: NULL or a live handle (the contract).
-        let result = match unsafe { handle(lb) } {
-            Ok(lb) => lb.balancer.try_select(&[]).map_err(refused_status),
-            Err(status) => Err(status),
-        };
+        let result = unsafe { handle(lb) }.and_then(|lb| {
+            with_ids(exclude_ids, exclude_count, |ids| {
+                select(&lb.balancer, ids).map_err(refused_status)
+            })
+        });
         write_pick(out, &result);
         result.map(|_| ())
     })
@@ -157,16 +172,8 @@ pub extern "C" fn lb_select_excluding(
     exclude_count: usize,
     out: *mut lb_pick,
 ) -> lb_status {
-    guard(|| {
-        non_null(out)?;
-        // SAFETY: NULL or a live handle (the contract).
-        let result = unsafe { handle(lb) }.and_then(|lb| {
-            with_ids(exclude_ids, exclude_count, |ids| {
-                lb.balancer.try_select(ids).map_err(refused_status)
-            })
-        });
-        write_pick(out, &result);
-        result.map(|_| ())
+    select_guarded(lb, exclude_ids, exclude_count, out, |b, ids| {
+        b.try_select(ids)
     })
 }
 
