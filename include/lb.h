@@ -965,6 +965,40 @@ const char *lb_status_str(lb_status status);
  */
 const char *lb_version(void);
 
+/**
+ * Finds the strategy named `name` (`len` bytes, not necessarily NUL-terminated):
+ * lb's own names, as the README and the simulator use them ("round_robin", "least_connections", "weighted_response_time", "adaptive",
+ * "least_request", "peak_ewma", "maglev", "ring_hash"; exact, lower case), and
+ * writes its `LB_STRATEGY_*` value to `*out`. So a configuration file or a
+ * proxy's directive maps names through lb's table instead of a copy. Since 1.3.
+ *
+ * Thread safety: may be called from any thread at any time.
+ * Ownership: borrows the name for the call; `*out` is the caller's memory,
+ * unchanged on failure.
+ *
+ * Errors: LB_STATUS_NULL_POINTER (`out` is NULL, or `name` is NULL with `len` >
+ * 0), LB_STATUS_INVALID_ARGUMENT (no strategy has that name), LB_STATUS_INTERNAL.
+ */
+lb_status lb_strategy_from_name(const char *name,
+                                size_t len,
+                                lb_strategy *out);
+
+/**
+ * Finds the option named `name` (`len` bytes, not necessarily NUL-terminated):
+ * the option's name in lower case without the prefix, as `lb.h` lists them
+ * (`LB_OPTION_CHOICE_COUNT` is "choice_count"), the same names as the Rust
+ * `Config` fields and the simulator's `option=value` words, and writes its
+ * `LB_OPTION_*` value to `*out`. Since 1.3.
+ *
+ * Thread safety: may be called from any thread at any time.
+ * Ownership: borrows the name for the call; `*out` is the caller's memory,
+ * unchanged on failure.
+ *
+ * Errors: LB_STATUS_NULL_POINTER (`out` is NULL, or `name` is NULL with `len` >
+ * 0), LB_STATUS_INVALID_ARGUMENT (no option has that name), LB_STATUS_INTERNAL.
+ */
+lb_status lb_option_from_name(const char *name, size_t len, lb_option *out);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

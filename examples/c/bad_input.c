@@ -738,6 +738,64 @@ static void hash_vector(const char *path) {
     CHECK(rows == 6);
 }
 
+/* Strategies and options by name: every name lb has maps to its constant, in
+ * any buffer (not NUL-terminated), and nothing else does. */
+static void names(void) {
+    static const struct {
+        const char *name;
+        lb_strategy value;
+    } strategies[] = {
+        {"round_robin", LB_STRATEGY_ROUND_ROBIN},
+        {"least_connections", LB_STRATEGY_LEAST_CONNECTIONS},
+        {"weighted_response_time", LB_STRATEGY_WEIGHTED_RESPONSE_TIME},
+        {"adaptive", LB_STRATEGY_ADAPTIVE},
+        {"least_request", LB_STRATEGY_LEAST_REQUEST},
+        {"peak_ewma", LB_STRATEGY_PEAK_EWMA},
+        {"maglev", LB_STRATEGY_MAGLEV},
+        {"ring_hash", LB_STRATEGY_RING_HASH},
+    };
+    int all = 1;
+    for (size_t i = 0; i < sizeof strategies / sizeof strategies[0]; i++) {
+        lb_strategy got = 99;
+        char buf[64];
+        size_t len = strlen(strategies[i].name);
+        memcpy(buf, strategies[i].name, len);
+        buf[len] = 'X'; /* not NUL-terminated: the length counts */
+        all = all && lb_strategy_from_name(buf, len, &got) == LB_STATUS_OK &&
+              got == strategies[i].value;
+    }
+    CHECK(all);
+    all = 1;
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char lower[64];
+        size_t len = strlen(OPTIONS[i].name);
+        for (size_t k = 0; k < len; k++) {
+            char c = OPTIONS[i].name[k];
+            lower[k] = (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+        }
+        lb_option got = 0;
+        all = all && lb_option_from_name(lower, len, &got) == LB_STATUS_OK && got == OPTIONS[i].id;
+    }
+    CHECK(all);
+    lb_strategy s = 42;
+    lb_option o = 42;
+    const char *bad[] = {"", "Round_Robin", "round_robin ", "roundrobin", "lb_strategy_round_robin",
+                         "\xff\xfe"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_STATUS(lb_strategy_from_name(bad[i], strlen(bad[i]), &s), LB_STATUS_INVALID_ARGUMENT);
+        CHECK_STATUS(lb_option_from_name(bad[i], strlen(bad[i]), &o), LB_STATUS_INVALID_ARGUMENT);
+    }
+    CHECK_STATUS(lb_option_from_name("CHOICE_COUNT", 12, &o), LB_STATUS_INVALID_ARGUMENT);
+    CHECK_STATUS(lb_option_from_name("choice_count", 6, &o), LB_STATUS_INVALID_ARGUMENT);
+    CHECK(s == 42 && o == 42); /* unchanged on failure */
+    CHECK_STATUS(lb_strategy_from_name(NULL, 3, &s), LB_STATUS_NULL_POINTER);
+    CHECK_STATUS(lb_strategy_from_name("maglev", 6, NULL), LB_STATUS_NULL_POINTER);
+    CHECK_STATUS(lb_option_from_name(NULL, 3, &o), LB_STATUS_NULL_POINTER);
+    CHECK_STATUS(lb_option_from_name("choice_count", 12, NULL), LB_STATUS_NULL_POINTER);
+    CHECK_STATUS(lb_strategy_from_name(NULL, 0, &s), LB_STATUS_INVALID_ARGUMENT);
+    CHECK(s == 42);
+}
+
 int main(int argc, char **argv) {
     null_pointers();
     bad_instances();
@@ -747,6 +805,7 @@ int main(int argc, char **argv) {
     new_strategies();
     hashing();
     hash_vector(argc > 1 ? argv[1] : "../../tests/vectors/hash_bytes.txt");
+    names();
     bad_picks();
     expired_picks();
     empty_set_and_short_array();
