@@ -418,3 +418,53 @@ fn bounded_loads_hold_within_the_slack_under_concurrency() {
     }
     assert_eq!(settled(&b).in_flight, 0);
 }
+
+/// An instance ejected by its failures (passive health) loses its keys to one
+/// fallback each while it is out, takes trial traffic from keyed selects once its
+/// cool-down ends, and gets every key back when the trials succeed.
+#[test]
+fn an_ejected_instances_keys_come_back_after_recovery() {
+    for s in HASHING {
+        let (b, clock) = manual(Config {
+            strategy: s,
+            consecutive_failures: 3,
+            base_ejection_ms: 1_000,
+            recovery_successes: 2,
+            trial_ratio: 1.0,
+            ..Config::default()
+        });
+        b.set_instances(&ids(6)).unwrap();
+        let before = routes(&b, 0..2_000);
+        let key = before.iter().position(|&id| id == 4).unwrap() as u64;
+        for _ in 0..3 {
+            let p = b.select_key(key).unwrap();
+            assert_eq!(p.instance_id(), 4);
+            b.report(&p, Outcome::Failure, 100).unwrap();
+        }
+        assert!(!healthy(&b, 4), "{s:?}: three failures eject");
+        let during = routes(&b, 0..2_000);
+        assert_eq!(routes(&b, 0..2_000), during, "{s:?}: one fallback per key");
+        for (k, (&was, &now)) in before.iter().zip(&during).enumerate() {
+            assert!(now != 4, "{s:?}: key {k} still on the ejected instance");
+            if was != 4 {
+                assert_eq!(now, was, "{s:?}: key {k} moved off a healthy instance");
+            }
+        }
+        // Cool-down over: keyed selects offer the trials, and they succeed.
+        clock.advance_ms(1_100);
+        let mut trials = 0;
+        for k in 0..100 {
+            let p = b.select_key(k).unwrap();
+            trials += (p.instance_id() == 4) as u32;
+            b.report(&p, Outcome::Success, 100).unwrap();
+            if healthy(&b, 4) {
+                break;
+            }
+        }
+        assert!(
+            trials >= 2 && healthy(&b, 4),
+            "{s:?}: {trials} trials, recovered"
+        );
+        assert_eq!(routes(&b, 0..2_000), before, "{s:?}: every key back");
+    }
+}
