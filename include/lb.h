@@ -35,6 +35,23 @@
 #define LB_VERSION_STRINGIFY2_(x) #x
 
 /**
+ * `lb_health.state`: in service. Since 1.3.
+ */
+#define LB_HEALTH_STATE_HEALTHY 0
+
+/**
+ * `lb_health.state`: ejected by its outcomes, out of service until its cool-down
+ * ends (`lb_health.cooldown_remaining_ms`). Since 1.3.
+ */
+#define LB_HEALTH_STATE_EJECTED 1
+
+/**
+ * `lb_health.state`: cool-down over, offered trial requests until it earns its
+ * way back. Since 1.3.
+ */
+#define LB_HEALTH_STATE_ON_TRIAL 2
+
+/**
  * The most picks one instance holds in flight at once, whatever its capacity (0,
  * "unlimited", included): select passes over an instance at this ceiling and,
  * when nothing else can be selected, returns LB_STATUS_IN_FLIGHT_LIMIT. Since 1.1.
@@ -180,9 +197,13 @@ typedef struct lb_stats {
      */
     uint64_t adaptive_trials;
     /**
+     * Ejections so far, each counted once. Since ABI 1.3.
+     */
+    uint64_t ejections;
+    /**
      * Zero; for later fields.
      */
-    uint64_t reserved[7];
+    uint64_t reserved[6];
 } lb_stats;
 
 /**
@@ -234,17 +255,32 @@ typedef struct lb_health {
      */
     uint32_t capacity;
     /**
-     * 1 when health lets it be picked (capacity aside), else 0.
+     * 1 when health lets it be picked (capacity aside), else 0. 0 also for an
+     * instance in service whose external health score is below the threshold.
      */
     uint8_t healthy;
     /**
+     * Where it stands with the passive health checks: one of the
+     * `LB_HEALTH_STATE_*` values. Since ABI 1.3.
+     */
+    uint8_t state;
+    /**
      * Zero.
      */
-    uint8_t reserved_bytes[7];
+    uint8_t reserved_bytes[6];
+    /**
+     * How often it has been ejected. Since ABI 1.3.
+     */
+    uint64_t times_ejected;
+    /**
+     * While ejected: milliseconds until its cool-down ends (rounded up); else 0.
+     * Since ABI 1.3.
+     */
+    uint64_t cooldown_remaining_ms;
     /**
      * Zero; for later fields.
      */
-    uint64_t reserved[8];
+    uint64_t reserved[6];
 } lb_health;
 
 /**
@@ -964,6 +1000,16 @@ const char *lb_status_str(lb_status status);
  * Ownership: the text is lb's and lives as long as the program; do not free it.
  */
 const char *lb_version(void);
+
+/**
+ * Returns the name of `strategy` ("round_robin", ..., the names
+ * lb_strategy_from_name() takes): static NUL-terminated text, never NULL;
+ * "unknown strategy" for a value lb does not define. Since 1.3.
+ *
+ * Thread safety: may be called from any thread.
+ * Ownership: the text is lb's and lives as long as the program; do not free it.
+ */
+const char *lb_strategy_str(lb_strategy strategy);
 
 /**
  * Finds the strategy named `name` (`len` bytes, not necessarily NUL-terminated):

@@ -40,15 +40,21 @@ impl Strategy {
     ];
 
     pub fn name(self) -> &'static str {
+        let with_nul = self.name_with_nul();
+        &with_nul[..with_nul.len() - 1]
+    }
+
+    /// `name` with a NUL after it, for the C ABI's static text.
+    pub(crate) fn name_with_nul(self) -> &'static str {
         match self {
-            Strategy::RoundRobin => "round_robin",
-            Strategy::LeastConnections => "least_connections",
-            Strategy::WeightedResponseTime => "weighted_response_time",
-            Strategy::Adaptive => "adaptive",
-            Strategy::LeastRequest => "least_request",
-            Strategy::PeakEwma => "peak_ewma",
-            Strategy::Maglev => "maglev",
-            Strategy::RingHash => "ring_hash",
+            Strategy::RoundRobin => "round_robin\0",
+            Strategy::LeastConnections => "least_connections\0",
+            Strategy::WeightedResponseTime => "weighted_response_time\0",
+            Strategy::Adaptive => "adaptive\0",
+            Strategy::LeastRequest => "least_request\0",
+            Strategy::PeakEwma => "peak_ewma\0",
+            Strategy::Maglev => "maglev\0",
+            Strategy::RingHash => "ring_hash\0",
         }
     }
 
@@ -188,7 +194,20 @@ impl Pick {
     }
 }
 
-/// A read snapshot of one instance (the fields of the C `lb_health`).
+/// Where an instance stands with lb's health checks (`HealthStatus::state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum HealthState {
+    /// In service.
+    Healthy = 0,
+    /// Ejected by its outcomes, out of service until its cool-down ends.
+    Ejected = 1,
+    /// Cool-down over: offered trial requests until it earns its way back.
+    OnTrial = 2,
+}
+
+/// A read snapshot of one instance (the fields of the C `lb_health`). lb makes
+/// these; a minor version may add fields.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HealthStatus {
     pub instance_id: u64,
@@ -206,12 +225,21 @@ pub struct HealthStatus {
     pub latency_ewma_us: f64,
     pub weight: u32,
     pub capacity: u32,
-    /// Health lets it be picked (capacity aside).
+    /// Health lets it be picked (capacity aside). False also for an instance in
+    /// service whose external health score is below `unhealthy_threshold`.
     pub healthy: bool,
+    /// Where it stands with the passive health checks (its outcomes). Since 1.3.
+    pub state: HealthState,
+    /// How often it has been ejected. Since 1.3.
+    pub times_ejected: u64,
+    /// While ejected: milliseconds until its cool-down ends (rounded up); else 0.
+    /// Since 1.3.
+    pub cooldown_remaining_ms: u64,
 }
 
 /// The balancer's totals (the fields of the C `lb_stats`). Cumulative: removing an
-/// instance never makes them shrink.
+/// instance never makes them shrink. lb makes these; a minor version may add
+/// fields.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoadBalancerStats {
     /// Picks handed out, ever.
@@ -233,4 +261,6 @@ pub struct LoadBalancerStats {
     pub strategy_switches: u64,
     /// How often adaptive has run another strategy for a short trial, to measure it.
     pub adaptive_trials: u64,
+    /// Ejections so far (each counted once). Since 1.3.
+    pub ejections: u64,
 }

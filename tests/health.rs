@@ -267,3 +267,49 @@ fn every_instance_down_and_tiny_weights_never_loop() {
         assert_eq!(b.select_excluding(&[1, 2, 3]), Err(lb::Error::NoInstance));
     }
 }
+
+/// An ejection shows in the stats and in the instance's health: its state, how
+/// often it was ejected, the cool-down left; then on trial, then healthy again,
+/// still counted once.
+#[test]
+fn ejection_state_is_observable() {
+    let (b, clock) = manual(cfg());
+    b.set_instances(&ids(4)).unwrap();
+    let before = b.health(2).unwrap();
+    assert_eq!(
+        (
+            before.state,
+            before.times_ejected,
+            before.cooldown_remaining_ms
+        ),
+        (lb::HealthState::Healthy, 0, 0)
+    );
+    fail(&b, 2, 3);
+    let h = b.health(2).unwrap();
+    assert_eq!(h.state, lb::HealthState::Ejected);
+    assert_eq!(h.times_ejected, 1);
+    assert!(
+        h.cooldown_remaining_ms > 0 && h.cooldown_remaining_ms <= 1_000,
+        "{h:?}"
+    );
+    assert_eq!(b.stats().ejections, 1);
+    clock.advance_ms(400);
+    let later = b.health(2).unwrap().cooldown_remaining_ms;
+    assert!(later <= h.cooldown_remaining_ms - 400, "{later}");
+    clock.advance_ms(700);
+    // The next select runs the maintenance pass that begins the probation; its
+    // pick is a trial of instance 2 (trial_ratio 1), reported as a failure would
+    // eject it again, so it is cancelled.
+    let p = b.select().unwrap();
+    assert_eq!(b.health(2).unwrap().state, lb::HealthState::OnTrial);
+    b.report(&p, Outcome::Cancelled, 0).unwrap();
+    for _ in 0..3 {
+        assert!(trial(&b, 2, Outcome::Success));
+    }
+    let h = b.health(2).unwrap();
+    assert_eq!(
+        (h.state, h.times_ejected, h.cooldown_remaining_ms),
+        (lb::HealthState::Healthy, 1, 0)
+    );
+    assert_eq!(b.stats().ejections, 1);
+}

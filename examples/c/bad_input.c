@@ -762,7 +762,8 @@ static void names(void) {
         memcpy(buf, strategies[i].name, len);
         buf[len] = 'X'; /* not NUL-terminated: the length counts */
         all = all && lb_strategy_from_name(buf, len, &got) == LB_STATUS_OK &&
-              got == strategies[i].value;
+              got == strategies[i].value &&
+              strcmp(lb_strategy_str(strategies[i].value), strategies[i].name) == 0;
     }
     CHECK(all);
     all = 1;
@@ -794,6 +795,8 @@ static void names(void) {
     CHECK_STATUS(lb_option_from_name("choice_count", 12, NULL), LB_STATUS_NULL_POINTER);
     CHECK_STATUS(lb_strategy_from_name(NULL, 0, &s), LB_STATUS_INVALID_ARGUMENT);
     CHECK(s == 42);
+    CHECK(strcmp(lb_strategy_str(8), "unknown strategy") == 0);
+    CHECK(strcmp(lb_strategy_str(UINT32_MAX), "unknown strategy") == 0);
 }
 
 int main(int argc, char **argv) {

@@ -45,7 +45,8 @@ FIELD(lb_stats, active_strategy, 64);
 FIELD(lb_stats, reserved0, 68);
 FIELD(lb_stats, strategy_switches, 72);
 FIELD(lb_stats, adaptive_trials, 80);
-FIELD(lb_stats, reserved, 88);
+FIELD(lb_stats, ejections, 88);
+FIELD(lb_stats, reserved, 96);
 LB_STATIC_ASSERT(sizeof(lb_stats) == 144, "sizeof lb_stats");
 
 FIELD(lb_health, instance_id, 0);
@@ -60,8 +61,11 @@ FIELD(lb_health, latency_ewma_us, 64);
 FIELD(lb_health, weight, 72);
 FIELD(lb_health, capacity, 76);
 FIELD(lb_health, healthy, 80);
-FIELD(lb_health, reserved_bytes, 81);
-FIELD(lb_health, reserved, 88);
+FIELD(lb_health, state, 81);
+FIELD(lb_health, reserved_bytes, 82);
+FIELD(lb_health, times_ejected, 88);
+FIELD(lb_health, cooldown_remaining_ms, 96);
+FIELD(lb_health, reserved, 104);
 LB_STATIC_ASSERT(sizeof(lb_health) == 152, "sizeof lb_health");
 
 #define SIZE_OF_MEMBER(type, field) sizeof(((type *)0)->field)
@@ -73,14 +77,16 @@ int main(void) {
     CHECK(sizeof(lb_stats) == 144);
     CHECK(sizeof(lb_health) == 152);
     CHECK(SIZE_OF_MEMBER(lb_pick, private_) == 3 * sizeof(uint64_t));
-    CHECK(SIZE_OF_MEMBER(lb_stats, reserved) == 7 * sizeof(uint64_t));
+    CHECK(SIZE_OF_MEMBER(lb_stats, reserved) == 6 * sizeof(uint64_t));
     CHECK(SIZE_OF_MEMBER(lb_health, healthy) == 1);
-    CHECK(SIZE_OF_MEMBER(lb_health, reserved_bytes) == 7);
-    CHECK(SIZE_OF_MEMBER(lb_health, reserved) == 8 * sizeof(uint64_t));
+    CHECK(SIZE_OF_MEMBER(lb_health, state) == 1);
+    CHECK(SIZE_OF_MEMBER(lb_health, reserved_bytes) == 6);
+    CHECK(SIZE_OF_MEMBER(lb_health, reserved) == 6 * sizeof(uint64_t));
     CHECK(SIZE_OF_MEMBER(lb_stats, avg_latency_us) == sizeof(double));
     CHECK(SIZE_OF_MEMBER(lb_health, success_rate) == sizeof(double));
     CHECK(offsetof(lb_stats, strategy_switches) == 72);
-    CHECK(offsetof(lb_health, reserved) == 88);
+    CHECK(offsetof(lb_health, reserved) == 104);
+    CHECK(LB_HEALTH_STATE_HEALTHY == 0 && LB_HEALTH_STATE_EJECTED == 1 && LB_HEALTH_STATE_ON_TRIAL == 2);
 
     /* Values fixed by the contract. */
     CHECK(LB_STATUS_OK == 0);

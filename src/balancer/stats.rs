@@ -5,7 +5,7 @@ use super::Balancer;
 use crate::error::Error;
 use crate::member::Member;
 use crate::sync::{lock, Ordering};
-use crate::types::{HealthStatus, Instance, LoadBalancerStats};
+use crate::types::{HealthState, HealthStatus, Instance, LoadBalancerStats};
 
 impl Balancer {
     /// The balancer's totals, with expiry applied first.
@@ -43,26 +43,27 @@ impl Balancer {
             active_strategy: self.active_strategy(),
             strategy_switches: self.dispatch.switches(),
             adaptive_trials: self.dispatch.trials(),
+            ejections: self.ejections(),
         }
     }
 
     /// One instance of the current set, with expiry applied first.
     pub fn health(&self, id: u64) -> Result<HealthStatus, Error> {
-        self.expire_now();
+        let now = self.expire_now();
         let snap = self.published.load();
         snap.index_of(id)
-            .map(|i| health_of(&snap.members[i], &snap.instances[i]))
+            .map(|i| health_of(&snap.members[i], &snap.instances[i], now))
             .ok_or(Error::UnknownInstance(id))
     }
 
     /// Every instance of the current set, in set order.
     pub fn all_health(&self) -> Vec<HealthStatus> {
-        self.expire_now();
+        let now = self.expire_now();
         let snap = self.published.load();
         snap.members
             .iter()
             .zip(snap.instances.iter())
-            .map(|(m, i)| health_of(m, i))
+            .map(|(m, i)| health_of(m, i, now))
             .collect()
     }
 
@@ -72,8 +73,9 @@ impl Balancer {
     }
 }
 
-/// `configured`: the instance as the caller gave it (its weight is reported).
-fn health_of(m: &Member, configured: &Instance) -> HealthStatus {
+/// `configured`: the instance as the caller gave it (its weight is reported);
+/// `now_us`: the balancer's clock.
+fn health_of(m: &Member, configured: &Instance, now_us: u64) -> HealthStatus {
     let c = m.state.counts();
     let judged = c.successes + c.failures;
     HealthStatus {
@@ -93,5 +95,18 @@ fn health_of(m: &Member, configured: &Instance) -> HealthStatus {
         weight: configured.weight,
         capacity: m.capacity,
         healthy: m.healthy,
+        state: if m.state.health.is_ejected() {
+            HealthState::Ejected
+        } else if m.state.health.on_probation() {
+            HealthState::OnTrial
+        } else {
+            HealthState::Healthy
+        },
+        times_ejected: m.state.health.times_ejected(),
+        cooldown_remaining_ms: m
+            .state
+            .health
+            .cooldown_end_us()
+            .map_or(0, |end| end.saturating_sub(now_us).div_ceil(1000)),
     }
 }

@@ -179,7 +179,8 @@ fn struct_layouts_match_the_contract() {
         assert_eq!(offset(&s, addr_of!((*p).active_strategy)), 64);
         assert_eq!(offset(&s, addr_of!((*p).strategy_switches)), 72);
         assert_eq!(offset(&s, addr_of!((*p).adaptive_trials)), 80);
-        assert_eq!(offset(&s, addr_of!((*p).reserved)), 88);
+        assert_eq!(offset(&s, addr_of!((*p).ejections)), 88);
+        assert_eq!(offset(&s, addr_of!((*p).reserved)), 96);
     }
     let h = MaybeUninit::<lb_health>::uninit();
     let p = h.as_ptr();
@@ -188,8 +189,11 @@ fn struct_layouts_match_the_contract() {
         assert_eq!(offset(&h, addr_of!((*p).success_rate)), 56);
         assert_eq!(offset(&h, addr_of!((*p).weight)), 72);
         assert_eq!(offset(&h, addr_of!((*p).healthy)), 80);
-        assert_eq!(offset(&h, addr_of!((*p).reserved_bytes)), 81);
-        assert_eq!(offset(&h, addr_of!((*p).reserved)), 88);
+        assert_eq!(offset(&h, addr_of!((*p).state)), 81);
+        assert_eq!(offset(&h, addr_of!((*p).reserved_bytes)), 82);
+        assert_eq!(offset(&h, addr_of!((*p).times_ejected)), 88);
+        assert_eq!(offset(&h, addr_of!((*p).cooldown_remaining_ms)), 96);
+        assert_eq!(offset(&h, addr_of!((*p).reserved)), 104);
     }
     assert_eq!(size_of::<lb_stats>(), 144);
     assert_eq!(size_of::<lb_health>(), 152);
@@ -240,6 +244,6 @@ fn header_has_every_function_and_constant() {
             }
         }
     }
-    assert_eq!(functions, 22, "the contract's 22 functions");
+    assert_eq!(functions, 23, "the contract's 23 functions");
     assert!(constants >= 9 + 4 + 3 + 3 + crate::options::OPTIONS.len());
 }

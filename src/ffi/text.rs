@@ -46,6 +46,24 @@ pub extern "C" fn lb_version() -> *const c_char {
     guard_value(VERSION.as_ptr().cast(), || VERSION.as_ptr().cast())
 }
 
+/// Returns the name of `strategy` ("round_robin", ..., the names
+/// lb_strategy_from_name() takes): static NUL-terminated text, never NULL;
+/// "unknown strategy" for a value lb does not define. Since 1.3.
+///
+/// Thread safety: may be called from any thread.
+/// Ownership: the text is lb's and lives as long as the program; do not free it.
+#[no_mangle]
+pub extern "C" fn lb_strategy_str(strategy: lb_strategy) -> *const c_char {
+    guard_value(b"unknown strategy\0".as_ptr().cast(), || {
+        strategy_text(strategy).as_ptr().cast()
+    })
+}
+
+fn strategy_text(strategy: lb_strategy) -> &'static [u8] {
+    crate::Strategy::from_u32(strategy)
+        .map_or(b"unknown strategy\0", |s| s.name_with_nul().as_bytes())
+}
+
 /// The `len` bytes at `name` as text, for the name lookups: `None` for bytes that
 /// are not UTF-8 (no name matches them).
 ///

@@ -81,6 +81,15 @@ pub const LB_OUTCOME_FAILURE: lb_outcome = 1;
 /// Released without judging the instance (the client gave up, say).
 pub const LB_OUTCOME_CANCELLED: lb_outcome = 2;
 
+/// `lb_health.state`: in service. Since 1.3.
+pub const LB_HEALTH_STATE_HEALTHY: u8 = 0;
+/// `lb_health.state`: ejected by its outcomes, out of service until its cool-down
+/// ends (`lb_health.cooldown_remaining_ms`). Since 1.3.
+pub const LB_HEALTH_STATE_EJECTED: u8 = 1;
+/// `lb_health.state`: cool-down over, offered trial requests until it earns its
+/// way back. Since 1.3.
+pub const LB_HEALTH_STATE_ON_TRIAL: u8 = 2;
+
 /// The most picks one instance holds in flight at once, whatever its capacity (0,
 /// "unlimited", included): select passes over an instance at this ceiling and,
 /// when nothing else can be selected, returns LB_STATUS_IN_FLIGHT_LIMIT. Since 1.1.
@@ -192,8 +201,10 @@ pub struct lb_stats {
     /// How often adaptive has run another strategy for a short trial, to measure
     /// it (`active_strategy` names it meanwhile). Since ABI 1.2.
     pub adaptive_trials: u64,
+    /// Ejections so far, each counted once. Since ABI 1.3.
+    pub ejections: u64,
     /// Zero; for later fields.
-    pub reserved: [u64; 7],
+    pub reserved: [u64; 6],
 }
 
 /// One instance's state, filled by lb_get_health() and lb_get_all_health().
@@ -222,12 +233,21 @@ pub struct lb_health {
     pub weight: u32,
     /// The capacity it was given (0 = unlimited).
     pub capacity: u32,
-    /// 1 when health lets it be picked (capacity aside), else 0.
+    /// 1 when health lets it be picked (capacity aside), else 0. 0 also for an
+    /// instance in service whose external health score is below the threshold.
     pub healthy: u8,
+    /// Where it stands with the passive health checks: one of the
+    /// `LB_HEALTH_STATE_*` values. Since ABI 1.3.
+    pub state: u8,
     /// Zero.
-    pub reserved_bytes: [u8; 7],
+    pub reserved_bytes: [u8; 6],
+    /// How often it has been ejected. Since ABI 1.3.
+    pub times_ejected: u64,
+    /// While ejected: milliseconds until its cool-down ends (rounded up); else 0.
+    /// Since ABI 1.3.
+    pub cooldown_remaining_ms: u64,
     /// Zero; for later fields.
-    pub reserved: [u64; 8],
+    pub reserved: [u64; 6],
 }
 
 /// A balancer: opaque to C. Create it with lb_balancer_new(), release it with
@@ -279,7 +299,8 @@ impl From<&LoadBalancerStats> for lb_stats {
             reserved0: 0,
             strategy_switches: s.strategy_switches,
             adaptive_trials: s.adaptive_trials,
-            reserved: [0; 7],
+            ejections: s.ejections,
+            reserved: [0; 6],
         }
     }
 }
@@ -299,8 +320,11 @@ impl From<&HealthStatus> for lb_health {
             weight: h.weight,
             capacity: h.capacity,
             healthy: u8::from(h.healthy),
-            reserved_bytes: [0; 7],
-            reserved: [0; 8],
+            state: h.state as u8,
+            reserved_bytes: [0; 6],
+            times_ejected: h.times_ejected,
+            cooldown_remaining_ms: h.cooldown_remaining_ms,
+            reserved: [0; 6],
         }
     }
 }

@@ -64,11 +64,15 @@ pub(crate) fn cooldown_us(cfg: &Config, n: u64) -> u64 {
     base.saturating_mul(1u64 << shift).min(max)
 }
 
-pub(crate) struct HealthWord(AtomicU64);
+/// The word, and the count of every ejection (for the read accessors only).
+pub(crate) struct HealthWord(AtomicU64, AtomicU64);
 
 impl HealthWord {
     pub(crate) fn new(now_us: u64) -> HealthWord {
-        HealthWord(AtomicU64::new(State::encode(Kind::Healthy, 0, now_us)))
+        HealthWord(
+            AtomicU64::new(State::encode(Kind::Healthy, 0, now_us)),
+            AtomicU64::new(0),
+        )
     }
 
     fn state(&self) -> State {
@@ -85,6 +89,18 @@ impl HealthWord {
 
     pub(crate) fn on_probation(&self) -> bool {
         self.state().kind == Kind::Probation
+    }
+
+    /// The end of its cool-down (us on the balancer's clock) while ejected.
+    pub(crate) fn cooldown_end_us(&self) -> Option<u64> {
+        let s = self.state();
+        (s.kind == Kind::Ejected).then_some(s.data)
+    }
+
+    /// Every ejection it has had (the word's own count is lowered again by
+    /// `forgive`; this one never is).
+    pub(crate) fn times_ejected(&self) -> u64 {
+        self.1.load(Ordering::Acquire)
     }
 
     /// Ejections counted in the word (decremented by `forgive`).
@@ -113,7 +129,10 @@ impl HealthWord {
                 .0
                 .compare_exchange(w, new, Ordering::AcqRel, Ordering::Acquire)
             {
-                Ok(_) => return true,
+                Ok(_) => {
+                    self.1.fetch_add(1, Ordering::AcqRel);
+                    return true;
+                }
                 Err(actual) => w = actual,
             }
         }

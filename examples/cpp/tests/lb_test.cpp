@@ -654,3 +654,27 @@ TEST(Keyed, Options) {
     }
     expect_settled(balancer.stats());
 }
+
+// An ejection shows in the stats and in the instance's health (ABI 1.3).
+TEST(Observability, EjectionShowsInStatsAndHealth) {
+    lb::Balancer balancer = three_instances();
+    balancer.set_option(LB_OPTION_CONSECUTIVE_FAILURES, 2);
+    balancer.set_option(LB_OPTION_BASE_EJECTION_MS, 60000);
+    for (int failed = 0; failed < 2;) {
+        lb::Pick pick = balancer.select();
+        if (pick.instance_id() == 2) {
+            pick.failure(1ms);
+            failed++;
+        } else {
+            pick.success(1ms);
+        }
+    }
+    EXPECT_EQ(balancer.stats().ejections, 1u);
+    const lb::Health ejected = balancer.health(2);
+    EXPECT_EQ(ejected.state, LB_HEALTH_STATE_EJECTED);
+    EXPECT_EQ(ejected.times_ejected, 1u);
+    EXPECT_GT(ejected.cooldown_remaining_ms, 0u);
+    EXPECT_LE(ejected.cooldown_remaining_ms, 60000u);
+    EXPECT_EQ(balancer.health(1).state, LB_HEALTH_STATE_HEALTHY);
+    EXPECT_STREQ(lb_strategy_str(LB_STRATEGY_PEAK_EWMA), "peak_ewma");
+}

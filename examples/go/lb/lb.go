@@ -49,26 +49,13 @@ const (
 	RingHash             Strategy = C.LB_STRATEGY_RING_HASH     // since 1.3
 )
 
+// String is lb's name of the strategy (lb_strategy_str), as the README and the
+// simulator use it.
 func (s Strategy) String() string {
-	switch s {
-	case RoundRobin:
-		return "round_robin"
-	case LeastConnections:
-		return "least_connections"
-	case WeightedResponseTime:
-		return "weighted_response_time"
-	case Adaptive:
-		return "adaptive"
-	case LeastRequest:
-		return "least_request"
-	case PeakEwma:
-		return "peak_ewma"
-	case Maglev:
-		return "maglev"
-	case RingHash:
-		return "ring_hash"
+	if s > RingHash {
+		return fmt.Sprintf("Strategy(%d)", uint32(s))
 	}
-	return fmt.Sprintf("Strategy(%d)", uint32(s))
+	return C.GoString(C.lb_strategy_str(C.lb_strategy(s)))
 }
 
 // Outcome is how a request ended.
@@ -228,6 +215,7 @@ type Stats struct {
 	ActiveStrategy   Strategy // for Adaptive: the one it runs now
 	StrategySwitches uint64
 	AdaptiveTrials   uint64
+	Ejections        uint64 // since 1.3
 }
 
 // Health is one instance's state.
@@ -243,8 +231,20 @@ type Health struct {
 	LatencyEWMA         time.Duration
 	Weight              uint32
 	Capacity            uint32
-	Healthy             bool // health lets it be picked (capacity aside)
+	Healthy             bool          // health lets it be picked (capacity aside)
+	State               HealthState   // since 1.3
+	TimesEjected        uint64        // since 1.3
+	CooldownRemaining   time.Duration // while ejected; since 1.3
 }
+
+// HealthState is where an instance stands with lb's passive health checks.
+type HealthState uint8
+
+const (
+	HealthHealthy HealthState = C.LB_HEALTH_STATE_HEALTHY  // in service
+	HealthEjected HealthState = C.LB_HEALTH_STATE_EJECTED  // out until its cool-down ends
+	HealthOnTrial HealthState = C.LB_HEALTH_STATE_ON_TRIAL // taking trial requests
+)
 
 func microseconds(us C.double) time.Duration {
 	return time.Duration(float64(us) * float64(time.Microsecond))
@@ -264,6 +264,9 @@ func healthFrom(h *C.lb_health) Health {
 		Weight:              uint32(h.weight),
 		Capacity:            uint32(h.capacity),
 		Healthy:             h.healthy != 0,
+		State:               HealthState(h.state),
+		TimesEjected:        uint64(h.times_ejected),
+		CooldownRemaining:   time.Duration(h.cooldown_remaining_ms) * time.Millisecond,
 	}
 }
 
@@ -534,6 +537,7 @@ func (b *Balancer) Stats() (Stats, error) {
 		ActiveStrategy:   Strategy(s.active_strategy),
 		StrategySwitches: uint64(s.strategy_switches),
 		AdaptiveTrials:   uint64(s.adaptive_trials),
+		Ejections:        uint64(s.ejections),
 	}, nil
 }
 

@@ -910,3 +910,47 @@ func TestConcurrentSelectKey(t *testing.T) {
 		settled(t, b)
 	}
 }
+
+// An ejection shows in the stats and in the instance's health: its state, how
+// often it was ejected, and the cool-down left.
+func TestEjectionIsObservable(t *testing.T) {
+	b := newBalancer(t, lb.RoundRobin, 1, 2, 3)
+	if err := b.SetOption(lb.OptionConsecutiveFailures, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SetOption(lb.OptionBaseEjectionMS, 60000); err != nil {
+		t.Fatal(err)
+	}
+	for failed := 0; failed < 2; {
+		p, err := b.Select()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.InstanceID() == 2 {
+			failed++
+			err = b.Report(p, lb.Failure, time.Millisecond)
+		} else {
+			err = b.Report(p, lb.Success, time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := b.Stats()
+	if err != nil || s.Ejections != 1 {
+		t.Fatalf("Stats: %+v, %v; want 1 ejection", s, err)
+	}
+	h, err := b.Health(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.State != lb.HealthEjected || h.TimesEjected != 1 || h.CooldownRemaining <= 0 || h.CooldownRemaining > time.Minute {
+		t.Fatalf("health of the ejected instance: %+v", h)
+	}
+	if h, _ := b.Health(1); h.State != lb.HealthHealthy || h.TimesEjected != 0 || h.CooldownRemaining != 0 {
+		t.Fatalf("health of a healthy instance: %+v", h)
+	}
+	if lb.Maglev.String() != "maglev" || lb.Strategy(99).String() != "Strategy(99)" {
+		t.Fatalf("names: %v %v", lb.Maglev, lb.Strategy(99))
+	}
+}
