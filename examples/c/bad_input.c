@@ -799,6 +799,28 @@ static void names(void) {
     CHECK(strcmp(lb_strategy_str(UINT32_MAX), "unknown strategy") == 0);
 }
 
+/* The metrics text: the size query, a short buffer (nothing written), the text
+ * with its NUL, and NULLs. */
+static void metrics(void) {
+    lb_balancer *lb = busy_balancer();
+    size_t needed = 0;
+    CHECK_REFUSED(lb, lb_metrics_text(lb, NULL, 0, &needed), LB_STATUS_BUFFER_TOO_SMALL);
+    CHECK(needed > 100);
+    static char text[65536];
+    memset(text, 'x', sizeof text);
+    size_t again = 0;
+    CHECK_REFUSED(lb, lb_metrics_text(lb, text, needed - 1, &again), LB_STATUS_BUFFER_TOO_SMALL);
+    CHECK(text[0] == 'x' && again == needed);
+    CHECK_REFUSED(lb, lb_metrics_text(lb, text, sizeof text, &again), LB_STATUS_OK);
+    CHECK(again == needed && strlen(text) + 1 == needed);
+    CHECK(strstr(text, "# TYPE lb_requests_total counter\nlb_requests_total 12\n") != NULL);
+    CHECK(strstr(text, "lb_instance_weight{instance=\"2\"} 3\n") != NULL);
+    CHECK_STATUS(lb_metrics_text(NULL, text, sizeof text, &needed), LB_STATUS_NULL_POINTER);
+    CHECK_REFUSED(lb, lb_metrics_text(lb, text, sizeof text, NULL), LB_STATUS_NULL_POINTER);
+    CHECK_REFUSED(lb, lb_metrics_text(lb, NULL, 10, &needed), LB_STATUS_NULL_POINTER);
+    lb_balancer_free(lb);
+}
+
 int main(int argc, char **argv) {
     null_pointers();
     bad_instances();
@@ -809,6 +831,7 @@ int main(int argc, char **argv) {
     hashing();
     hash_vector(argc > 1 ? argv[1] : "../../tests/vectors/hash_bytes.txt");
     names();
+    metrics();
     bad_picks();
     expired_picks();
     empty_set_and_short_array();

@@ -8,6 +8,7 @@ mod graveyard;
 mod keyed_load;
 mod maintenance;
 mod membership;
+mod metrics;
 mod report;
 mod select;
 mod select_key;

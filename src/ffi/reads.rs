@@ -94,6 +94,54 @@ pub extern "C" fn lb_get_all_health(
     })
 }
 
+/// Writes the balancer's metrics as text in the Prometheus exposition format
+/// (version 0.0.4; OpenMetrics parsers read it too) to `buf`, NUL-terminated, and
+/// the bytes the text takes with its NUL to `*needed`: the totals of lb_get_stats
+/// (`lb_requests_total`, `lb_in_flight`, `lb_ejections_total`, ...), the strategy
+/// in use (`lb_active_strategy{strategy="..."} 1`), and each instance's counters,
+/// gauges and state labelled `instance="<id>"` (`lb_instance_*`), each family with
+/// its `# HELP` and `# TYPE` lines. Serve it from your metrics endpoint; names
+/// stay within 1.x (new ones may be added). When `len` is below `*needed`,
+/// nothing is written to `buf` and LB_STATUS_BUFFER_TOO_SMALL tells the caller to
+/// retry with `*needed` bytes (the text may grow in between). `buf` may be NULL
+/// when `len` is 0, to ask for the size. Since 1.3.
+///
+/// Thread safety: may be called concurrently with any call but
+/// lb_balancer_free(); takes the locks the reads take (never on the request
+/// path's common case), and allocates.
+/// Ownership: borrows `lb`; `buf` and `*needed` are the caller's memory.
+///
+/// Errors: LB_STATUS_NULL_POINTER (`lb` or `needed` is NULL, or `buf` is NULL with
+/// `len` > 0), LB_STATUS_INVALID_ARGUMENT (an impossible `len`),
+/// LB_STATUS_BUFFER_TOO_SMALL, LB_STATUS_INTERNAL.
+#[no_mangle]
+pub extern "C" fn lb_metrics_text(
+    lb: *mut lb_balancer,
+    buf: *mut std::ffi::c_char,
+    len: usize,
+    needed: *mut usize,
+) -> lb_status {
+    guard(|| {
+        // SAFETY: NULL or a live handle (the contract).
+        let lb = unsafe { handle(lb) }?;
+        non_null(needed)?;
+        check_array(buf, len)?;
+        let text = lb.balancer.metrics_text();
+        let with_nul = text.len() + 1;
+        // SAFETY: not NULL; the caller passes a writable size_t.
+        unsafe { ptr::write_unaligned(needed, with_nul) };
+        if with_nul > len {
+            return Err(LB_STATUS_BUFFER_TOO_SMALL);
+        }
+        // SAFETY: `with_nul` <= `len` bytes, which the caller passes writable.
+        unsafe {
+            ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), text.len());
+            *buf.add(text.len()) = 0;
+        }
+        Ok(())
+    })
+}
+
 /// Sets one configuration option (an LB_OPTION_* value) to `value`. Options are
 /// doubles; an integer option takes only whole numbers. The change applies to
 /// the next operations; on any error nothing changes.

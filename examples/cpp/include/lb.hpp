@@ -292,6 +292,22 @@ public:
         detail::check(lb_get_stats(native(), &stats), "lb_get_stats");
         return stats;
     }
+    // The metrics in the Prometheus text exposition format (lb_metrics_text).
+    std::string metrics_text() const {
+        std::string text(16384, '\0');
+        for (;;) {
+            std::size_t needed = 0;
+            const lb_status s = lb_metrics_text(native(), text.data(), text.size(), &needed);
+            if (s == LB_STATUS_OK) {
+                text.resize(needed - 1);
+                return text;
+            }
+            if (s != LB_STATUS_BUFFER_TOO_SMALL) {
+                detail::check(s, "lb_metrics_text");
+            }
+            text.assign(needed, '\0');
+        }
+    }
     Health health(std::uint64_t instance_id) const {
         Health health;
         detail::check(lb_get_health(native(), instance_id, &health), "lb_get_health");

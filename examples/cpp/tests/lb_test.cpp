@@ -678,3 +678,14 @@ TEST(Observability, EjectionShowsInStatsAndHealth) {
     EXPECT_EQ(balancer.health(1).state, LB_HEALTH_STATE_HEALTHY);
     EXPECT_STREQ(lb_strategy_str(LB_STRATEGY_PEAK_EWMA), "peak_ewma");
 }
+
+TEST(Observability, MetricsText) {
+    lb::Balancer balancer = three_instances();
+    for (int i = 0; i < 30; i++) {
+        balancer.select().success(1ms);
+    }
+    const std::string text = balancer.metrics_text();
+    EXPECT_NE(text.find("# TYPE lb_requests_total counter\nlb_requests_total 30\n"), std::string::npos);
+    EXPECT_NE(text.find("lb_instance_requests_total{instance=\"3\"} 10\n"), std::string::npos);
+    EXPECT_EQ(text.find('\0'), std::string::npos);
+}

@@ -21,6 +21,7 @@ package lb
 
 /*
 #cgo pkg-config: lb
+#include <stdlib.h>
 #include <lb.h>
 */
 import "C"
@@ -28,6 +29,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"sync"
 	"time"
@@ -539,6 +541,40 @@ func (b *Balancer) Stats() (Stats, error) {
 		AdaptiveTrials:   uint64(s.adaptive_trials),
 		Ejections:        uint64(s.ejections),
 	}, nil
+}
+
+// WriteMetrics writes the balancer's metrics to w in the Prometheus text
+// exposition format (lb_metrics_text): totals, the strategy in use, and each
+// instance's counters, gauges and state labelled instance="<id>".
+func (b *Balancer) WriteMetrics(w io.Writer) error {
+	text, err := b.metricsText()
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(w, text)
+	return err
+}
+
+func (b *Balancer) metricsText() (string, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.handle == nil {
+		return "", ErrClosed
+	}
+	var needed C.size_t
+	for size := C.size_t(16384); ; size = needed {
+		buf := (*C.char)(C.malloc(size))
+		st := C.lb_metrics_text(b.handle, buf, size, &needed)
+		if st == C.LB_STATUS_OK {
+			text := C.GoString(buf)
+			C.free(unsafe.Pointer(buf))
+			return text, nil
+		}
+		C.free(unsafe.Pointer(buf))
+		if st != C.LB_STATUS_BUFFER_TOO_SMALL {
+			return "", check("lb_metrics_text", st)
+		}
+	}
 }
 
 // Health returns the state of one instance; ErrUnknownInstance if it is not in

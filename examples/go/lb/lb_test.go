@@ -954,3 +954,35 @@ func TestEjectionIsObservable(t *testing.T) {
 		t.Fatalf("names: %v %v", lb.Maglev, lb.Strategy(99))
 	}
 }
+
+// The metrics text carries the stats and a line per instance.
+func TestWriteMetrics(t *testing.T) {
+	b := newBalancer(t, lb.RoundRobin, 1, 2, 3)
+	for i := 0; i < 30; i++ {
+		p, err := b.Select()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Report(p, lb.Success, time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out strings.Builder
+	if err := b.WriteMetrics(&out); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{
+		"# TYPE lb_requests_total counter\nlb_requests_total 30\n",
+		"lb_instance_requests_total{instance=\"2\"} 10\n",
+		"lb_active_strategy{strategy=\"round_robin\"} 1\n",
+	} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("metrics lack %q:\n%s", want, text)
+		}
+	}
+	_ = b.Close()
+	if err := b.WriteMetrics(&out); !errors.Is(err, lb.ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
