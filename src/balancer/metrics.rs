@@ -31,8 +31,14 @@ const fn gauge(name: &'static str, help: &'static str) -> Family {
     }
 }
 
+/// A balancer-wide family and how it reads its value from the stats.
+type Total = (Family, fn(&LoadBalancerStats) -> f64);
+
+/// A per-instance family and how it reads its value from an instance's health.
+type PerInstance = (Family, fn(&HealthStatus) -> f64);
+
 /// The balancer-wide families, with how each reads its value.
-const TOTALS: [(Family, fn(&LoadBalancerStats) -> f64); 12] = [
+const TOTALS: [Total; 12] = [
     (counter("lb_requests_total", "Picks handed out."), |s| {
         s.total_requests as f64
     }),
@@ -101,7 +107,7 @@ const TOTALS: [(Family, fn(&LoadBalancerStats) -> f64); 12] = [
 
 /// The per-instance families (label `instance`, the id), with how each reads its
 /// value.
-const PER_INSTANCE: [(Family, fn(&HealthStatus) -> f64); 9] = [
+const PER_INSTANCE: [PerInstance; 9] = [
     (
         counter("lb_instance_requests_total", "Picks of the instance."),
         |h| h.requests as f64,
