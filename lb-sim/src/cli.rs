@@ -1,17 +1,28 @@
-//! The command line (`scenarios/FORMAT.md`):
-//! `lb-sim [FILE.toml ...] [--json] [--strategies a,b,...]`.
+//! The command line (`lb-sim/README.md`):
+//! `lb-sim [FILE.toml ...] [--json] [--strategies a,b,...] [--plot DIR]`.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
-use crate::{balancer, report, run_all, scenario, suite, Scenario};
+use crate::{balancer, plot, report, run_all_with, scenario, suite, Scenario};
 
 const USAGE: &str = "\
-usage: lb-sim [FILE.toml ...] [--json] [--strategies a,b,...]
+usage: lb-sim [FILE.toml ...] [--json] [--strategies a,b,...] [--plot DIR]
 
-With no file, replays the bundled scenario suite (scenarios/). Prints a
-table per scenario with the best strategy marked `*`, or with --json one
-JSON document. --strategies replaces the scenario's own list; an entry may
-set options of lb after its name, e.g. \"round_robin slow_start_window_ms=0\".";
+Replays each scenario file against lb's strategies and prints a table per
+scenario, the best strategy marked `*`. With no file, replays the bundled
+suite (scenarios/).
+
+options:
+  --json             print one JSON document instead of the tables
+  --strategies LIST  run these strategies, a,b,..., not the scenario's list
+  --plot DIR         also write DIR/<file stem>.svg per scenario
+  -h, --help         print this help
+  -V, --version      print the version (that of lb)
+
+A strategy may take lb options: \"round_robin slow_start_window_ms=0\".
+The scenario format, the output columns, the JSON fields and the pictures
+are documented in lb-sim/README.md.";
 
 /// Exit status for a bad command line or scenario.
 pub const EXIT_BAD_INPUT: i32 = 2;
@@ -21,7 +32,10 @@ pub struct Args {
     pub files: Vec<String>,
     pub json: bool,
     pub strategies: Option<Vec<String>>,
+    /// `--plot DIR`: where to write one SVG per scenario.
+    pub plot: Option<PathBuf>,
     pub help: bool,
+    pub version: bool,
 }
 
 /// Parse the arguments (without the program name).
@@ -30,7 +44,9 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
         files: Vec::new(),
         json: false,
         strategies: None,
+        plot: None,
         help: false,
+        version: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -39,6 +55,18 @@ pub fn parse_args(args: &[String]) -> Result<Args, String> {
             continue;
         } else if a == "-h" || a == "--help" {
             out.help = true;
+            continue;
+        } else if a == "-V" || a == "--version" {
+            out.version = true;
+            continue;
+        } else if a == "--plot" {
+            match it.next() {
+                Some(d) => out.plot = Some(PathBuf::from(d)),
+                None => return Err("--plot needs a folder, e.g. --plot plots/".into()),
+            }
+            continue;
+        } else if let Some(d) = a.strip_prefix("--plot=") {
+            out.plot = Some(PathBuf::from(d));
             continue;
         } else if a == "--strategies" {
             match it.next() {
@@ -87,6 +115,11 @@ pub fn main(args: &[String]) -> i32 {
         println!("{USAGE}");
         return 0;
     }
+    if args.version {
+        // lb-sim's version is kept equal to lb's (a test checks it).
+        println!("lb-sim {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
     let scenarios: Result<Vec<Scenario>, _> = if args.files.is_empty() {
         suite()
     } else {
@@ -102,7 +135,24 @@ pub fn main(args: &[String]) -> i32 {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let results = run_all(&scenarios, args.strategies.as_deref(), threads);
+    if let Some(dir) = &args.plot {
+        if let Err(e) = check_plot_names(dir, &scenarios) {
+            eprintln!("lb-sim: --plot: {e}");
+            return EXIT_BAD_INPUT;
+        }
+    }
+    let results = run_all_with(
+        &scenarios,
+        args.strategies.as_deref(),
+        threads,
+        args.plot.is_some(),
+    );
+    if let Some(dir) = &args.plot {
+        if let Err(e) = write_plots(dir, &scenarios, &results) {
+            eprintln!("lb-sim: --plot: {e}");
+            return 1;
+        }
+    }
     let text = if args.json {
         report::to_json(&results)
     } else {
@@ -121,4 +171,39 @@ pub fn main(args: &[String]) -> i32 {
         return 1;
     }
     0
+}
+
+/// Two scenarios with one file stem would write one picture: refused before
+/// anything runs.
+fn check_plot_names(dir: &Path, scenarios: &[Scenario]) -> Result<(), String> {
+    let mut seen: Vec<(PathBuf, &str)> = Vec::new();
+    for sc in scenarios {
+        let p = plot::svg_path(dir, &sc.file);
+        if let Some((_, other)) = seen.iter().find(|(q, _)| *q == p) {
+            return Err(format!(
+                "{} and {} would both be drawn to {}",
+                other,
+                sc.file,
+                p.display()
+            ));
+        }
+        seen.push((p, &sc.file));
+    }
+    Ok(())
+}
+
+fn write_plots(
+    dir: &Path,
+    scenarios: &[Scenario],
+    results: &[report::ScenarioResult],
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for (sc, res) in scenarios.iter().zip(results) {
+        let path = plot::svg_path(dir, &sc.file);
+        let svg = plot::svg(sc, res).map_err(|e| format!("{}: {e}", sc.file))?;
+        std::fs::write(&path, svg).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        // On stderr, so that stdout stays the tables or the JSON document.
+        eprintln!("lb-sim: wrote {}", path.display());
+    }
+    Ok(())
 }

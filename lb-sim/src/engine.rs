@@ -128,6 +128,19 @@ pub fn simulate_observed<L: Lb>(
     every_ns: u64,
     observe: &mut dyn FnMut(u64, &L),
 ) -> RunResult {
+    simulate_with(sc, lb, strategy, every_ns, observe, false)
+}
+
+/// [`simulate_observed`], also recording what `--plot` draws when `plot` is
+/// set (the result's `plot`): kept apart so that a plain run does no more work.
+pub fn simulate_with<L: Lb>(
+    sc: &Scenario,
+    lb: L,
+    strategy: &str,
+    every_ns: u64,
+    observe: &mut dyn FnMut(u64, &L),
+    plot: bool,
+) -> RunResult {
     let mut sim = Sim {
         sc,
         lb,
@@ -143,6 +156,7 @@ pub fn simulate_observed<L: Lb>(
             sc.rate_rps,
             sc.duration_s - sc.warmup_s,
             sc.keys.is_some(),
+            plot.then(|| s_to_ns(crate::stats::plot_bucket_s(sc.duration_s))),
         ),
     };
     sim.run(every_ns, observe);
@@ -280,6 +294,7 @@ impl<L: Lb> Sim<'_, L> {
             }
         };
         self.rec.assigned(measured, backend, key);
+        self.rec.picked(now, backend);
         let b = &mut self.backends[backend];
         if b.busy < b.params.concurrency {
             self.start(now, slot);

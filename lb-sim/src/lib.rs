@@ -2,12 +2,13 @@
 //! against every strategy of `lb`, with the real balancer on a virtual clock.
 //!
 //! The command line, scenario format and JSON output are those of
-//! `scenarios/FORMAT.md`; [`cli::main`] is the binary.
+//! `lb-sim/README.md`; [`cli::main`] is the binary.
 
 pub mod balancer;
 pub mod cli;
 pub mod engine;
 pub mod keys;
+pub mod plot;
 pub mod report;
 pub mod rng;
 pub mod scenario;
@@ -15,7 +16,7 @@ pub mod stats;
 
 pub use report::ScenarioResult;
 pub use scenario::{Scenario, ScenarioError};
-pub use stats::{AdaptiveRun, RunResult};
+pub use stats::{AdaptiveRun, PlotData, RunResult};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -109,13 +110,22 @@ const ADAPTIVE_SAMPLE_NS: u64 = 100_000_000;
 
 /// Simulate one scenario under one strategy (a run of `balancer::parse_run`).
 pub fn run_one(sc: &Scenario, strategy: &str) -> RunResult {
+    run_one_with(sc, strategy, false)
+}
+
+/// [`run_one`], also recording what `--plot` draws when `plot` is set.
+pub fn run_one_with(sc: &Scenario, strategy: &str, plot: bool) -> RunResult {
     let lb = balancer::new_lb(strategy, sc.seed, &initial_instances(sc));
     if lb.balancer().strategy() != lb::Strategy::Adaptive {
-        return engine::simulate(sc, lb, strategy);
+        return engine::simulate_with(sc, lb, strategy, 0, &mut |_, _| {}, plot);
     }
     let mut run = AdaptiveRun::default();
-    let mut result =
-        engine::simulate_observed(sc, lb, strategy, ADAPTIVE_SAMPLE_NS, &mut |ns, lb| {
+    let mut result = engine::simulate_with(
+        sc,
+        lb,
+        strategy,
+        ADAPTIVE_SAMPLE_NS,
+        &mut |ns, lb| {
             let s = lb.balancer().stats();
             run.observe(
                 ns as f64 / 1e9,
@@ -123,7 +133,9 @@ pub fn run_one(sc: &Scenario, strategy: &str) -> RunResult {
                 s.strategy_switches,
                 s.adaptive_trials,
             );
-        });
+        },
+        plot,
+    );
     if let Some(last) = run.ran.last_mut() {
         last.to_s = sc.duration_s;
     }
@@ -137,6 +149,16 @@ pub fn run_all(
     scenarios: &[Scenario],
     over: Option<&[String]>,
     threads: usize,
+) -> Vec<ScenarioResult> {
+    run_all_with(scenarios, over, threads, false)
+}
+
+/// [`run_all`], also recording what `--plot` draws when `plot` is set.
+pub fn run_all_with(
+    scenarios: &[Scenario],
+    over: Option<&[String]>,
+    threads: usize,
+    plot: bool,
 ) -> Vec<ScenarioResult> {
     let jobs: Vec<(usize, String)> = scenarios
         .iter()
@@ -158,7 +180,7 @@ pub fn run_all(
                 // run must not depend on what ran before it on its thread.
                 let r = std::thread::scope(|inner| {
                     inner
-                        .spawn(|| run_one(&scenarios[*i], strategy))
+                        .spawn(|| run_one_with(&scenarios[*i], strategy, plot))
                         .join()
                         .unwrap_or_else(|e| std::panic::resume_unwind(e))
                 });

@@ -1,5 +1,5 @@
 //! Results of a scenario: choosing the best strategy, the readable table and
-//! the `--json` document of `scenarios/FORMAT.md`.
+//! the `--json` document of `lb-sim/README.md`.
 
 use std::fmt::Write as _;
 
@@ -79,6 +79,8 @@ struct JsonDoc<'a> {
 struct JsonScenario<'a> {
     name: &'a str,
     seed: u64,
+    /// The run the table marks `*` (`null` only for a scenario without runs).
+    best: Option<&'a str>,
     results: Vec<JsonResult<'a>>,
 }
 
@@ -131,6 +133,7 @@ pub fn to_json(results: &[ScenarioResult]) -> String {
             .map(|s| JsonScenario {
                 name: &s.name,
                 seed: s.seed,
+                best: s.best().map(|b| s.results[b].strategy.as_str()),
                 results: s
                     .results
                     .iter()

@@ -1,4 +1,4 @@
-//! Scenario files: the TOML format of `scenarios/FORMAT.md`, parsed by hand
+//! Scenario files: the TOML format of `lb-sim/README.md`, parsed by hand
 //! over `toml`'s spanned document so that every error names the file, the
 //! line and the key it is about.
 
@@ -18,6 +18,7 @@ pub const Z_99: f64 = 2.326_347_874_040_840_8;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioError {
     pub file: String,
+    /// 0 when the error is about the file as a whole (it could not be read).
     pub line: usize,
     /// Dotted key path such as `backends[1].latency_ms.p99`; empty for a
     /// TOML syntax error, which has no key.
@@ -27,7 +28,9 @@ pub struct ScenarioError {
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.file, self.message)
+        } else if self.key.is_empty() {
             write!(f, "{}:{}: {}", self.file, self.line, self.message)
         } else {
             write!(
@@ -168,6 +171,43 @@ impl Scenario {
     }
 }
 
+/// The keys each kind of table takes: an unknown key is compared with these
+/// to suggest the one meant.
+const TOP_KEYS: &[&str] = &[
+    "name",
+    "seed",
+    "duration_s",
+    "warmup_s",
+    "rate_rps",
+    "timeout_ms",
+    "strategies",
+    "keys",
+    "backends",
+    "events",
+];
+const BACKEND_KEYS: &[&str] = &[
+    "count",
+    "weight",
+    "capacity",
+    "concurrency",
+    "latency_ms",
+    "error_rate",
+    "error_latency_ms",
+];
+const EVENT_KEYS: &[&str] = &[
+    "at_s",
+    "backend",
+    "action",
+    "backend_def",
+    "latency_ms",
+    "error_rate",
+    "error_latency_ms",
+    "concurrency",
+    "weight",
+];
+const KEYS_KEYS: &[&str] = &["count", "distribution", "s"];
+const LATENCY_KEYS: &[&str] = &["median", "p99"];
+
 /// Read and parse a scenario file.
 pub fn load(path: &str) -> Result<Scenario, ScenarioError> {
     match std::fs::read_to_string(path) {
@@ -194,7 +234,8 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         }
     })?;
     let root_span = doc.span();
-    let mut top = Table::new(&cx, doc.get_ref(), String::new(), root_span);
+    let mut top =
+        Table::new(&cx, doc.get_ref(), String::new(), root_span, TOP_KEYS).reject_unknown()?;
 
     let name = top.required("name")?;
     let name = name.string()?.to_string();
@@ -232,7 +273,7 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
 
     let backends_v = top.required("backends")?;
     let mut backends = Vec::new();
-    let items = backends_v.array_of_tables()?;
+    let items = backends_v.array_of_tables(BACKEND_KEYS)?;
     if items.is_empty() {
         return Err(backends_v.err("at least one backend is required".into()));
     }
@@ -252,7 +293,7 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
     if let Some(ev) = top.optional("events") {
         let mut n_backends = backends.len();
         let mut last_at = 0.0f64;
-        for t in ev.array_of_tables()? {
+        for t in ev.array_of_tables(EVENT_KEYS)? {
             let mut t = t;
             let at_v = t.required("at_s")?;
             let at_s = at_v.non_negative()?;
@@ -277,7 +318,7 @@ pub fn parse(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
                         }
                     }
                     let def_v = t.required("backend_def")?;
-                    let mut dt = def_v.table()?;
+                    let mut dt = def_v.table(BACKEND_KEYS)?;
                     if let Some(cv) = dt.optional("count") {
                         if cv.u64()? != 1 {
                             return Err(
@@ -397,7 +438,7 @@ fn parse_strategies(v: &Val<'_, '_>) -> Result<Vec<String>, ScenarioError> {
 }
 
 fn parse_keys(v: &Val<'_, '_>) -> Result<Keys, ScenarioError> {
-    let mut t = v.table()?;
+    let mut t = v.table(KEYS_KEYS)?;
     let count_v = t.required("count")?;
     let dist_v = t.required("distribution")?;
     let s_v = t.optional("s");
@@ -473,7 +514,7 @@ fn parse_backend(t: &mut Table<'_, '_>) -> Result<Backend, ScenarioError> {
 }
 
 fn parse_latency(v: &Val<'_, '_>) -> Result<Latency, ScenarioError> {
-    let mut t = v.table()?;
+    let mut t = v.table(LATENCY_KEYS)?;
     let median_ms = t.required("median")?.positive()?;
     let p99_v = t.required("p99")?;
     let p99_ms = p99_v.positive()?;
@@ -521,10 +562,18 @@ struct Table<'c, 'd> {
     entries: Vec<Entry<'d>>,
     path: String,
     span: Range<usize>,
+    /// Every key this kind of table takes, for suggestions.
+    known: &'static [&'static str],
 }
 
 impl<'c, 'd> Table<'c, 'd> {
-    fn new(cx: &'c Cx<'c>, t: &'d DeTable<'d>, path: String, span: Range<usize>) -> Self {
+    fn new(
+        cx: &'c Cx<'c>,
+        t: &'d DeTable<'d>,
+        path: String,
+        span: Range<usize>,
+        known: &'static [&'static str],
+    ) -> Self {
         let mut entries: Vec<_> = t.iter().map(|(k, v)| (k, v, false)).collect();
         entries.sort_by_key(|(k, _, _)| k.span().start);
         Table {
@@ -532,6 +581,7 @@ impl<'c, 'd> Table<'c, 'd> {
             entries,
             path,
             span,
+            known,
         }
     }
 
@@ -560,14 +610,28 @@ impl<'c, 'd> Table<'c, 'd> {
     }
 
     fn required(&mut self, key: &str) -> Result<Val<'c, 'd>, ScenarioError> {
-        match self.optional(key) {
-            Some(v) => Ok(v),
-            None => Err(self.cx.err(
-                &self.span,
-                &self.child_key(key),
-                "required key is missing".into(),
-            )),
+        if let Some(v) = self.optional(key) {
+            return Ok(v);
         }
+        // A misspelling of the missing key is the likelier mistake, and its
+        // line says where to look. Keys the table takes are not misspellings.
+        let typo = self.entries.iter().find(|(k, _, taken)| {
+            let name = k.get_ref().as_ref();
+            !taken && !self.known.contains(&name) && suggest(name, &[key]).is_some()
+        });
+        if let Some((k, _, _)) = typo {
+            let name = k.get_ref().as_ref();
+            return Err(self.cx.err(
+                &k.span(),
+                &self.child_key(name),
+                format!("unknown key '{name}', did you mean '{key}'?"),
+            ));
+        }
+        Err(self.cx.err(
+            &self.span,
+            &self.child_key(key),
+            "required key is missing".into(),
+        ))
     }
 
     /// An error about the table itself, attributed to one of its keys.
@@ -581,15 +645,93 @@ impl<'c, 'd> Table<'c, 'd> {
         self.cx.err(&span, &self.child_key(key), message)
     }
 
-    fn finish(&self) -> Result<(), ScenarioError> {
-        if let Some((k, _, _)) = self.entries.iter().find(|e| !e.2) {
-            let name = k.get_ref().as_ref();
-            return Err(self
-                .cx
-                .err(&k.span(), &self.child_key(name), "unknown key".into()));
+    /// Refuses the first key (in file order) that this kind of table never
+    /// takes, before anything in the table is read: a misspelt key or table
+    /// header explains whatever else would go wrong after it.
+    fn reject_unknown(self) -> Result<Self, ScenarioError> {
+        match self
+            .entries
+            .iter()
+            .find(|(k, _, _)| !self.known.contains(&k.get_ref().as_ref()))
+        {
+            Some((k, _, _)) => Err(self.unknown(k)),
+            None => Ok(self),
         }
-        Ok(())
     }
+
+    /// Refuses the first key (in file order) that nobody asked for: one this
+    /// kind of table takes but not here, such as `latency_ms` on an `add` event.
+    fn finish(&self) -> Result<(), ScenarioError> {
+        match self.entries.iter().find(|e| !e.2) {
+            Some((k, _, _)) => Err(self.unknown(k)),
+            None => Ok(()),
+        }
+    }
+
+    fn unknown(&self, k: &Spanned<Cow<'_, str>>) -> ScenarioError {
+        let name = k.get_ref().as_ref();
+        // A key the table has is not the one meant, unless it is an array
+        // (`[[backend]]` beside `[[backends]]` is one more backend).
+        let absent: Vec<&str> = self
+            .known
+            .iter()
+            .copied()
+            .filter(|known| {
+                !self.entries.iter().any(|e| {
+                    e.0.get_ref().as_ref() == *known && !matches!(e.1.get_ref(), DeValue::Array(_))
+                })
+            })
+            .collect();
+        let message = match suggest(name, &absent) {
+            Some(s) => format!("unknown key '{name}', did you mean '{s}'?"),
+            None => format!(
+                "unknown key '{name}'; this table takes {}",
+                self.known.join(", ")
+            ),
+        };
+        self.cx.err(&k.span(), &self.child_key(name), message)
+    }
+}
+
+/// The key of `known` that `typed` is most likely a misspelling of: within an
+/// edit distance of 2, or sharing a prefix (the whole of the shorter one, or
+/// at least 4 characters; either way at least 3). The nearest wins, then the
+/// first listed.
+pub fn suggest<'k>(typed: &str, known: &[&'k str]) -> Option<&'k str> {
+    let typed_l = typed.to_ascii_lowercase();
+    let mut best: Option<(usize, &'k str)> = None;
+    for &k in known {
+        let d = edit_distance(&typed_l, k);
+        let prefix = typed_l
+            .bytes()
+            .zip(k.bytes())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let shorter = typed_l.len().min(k.len());
+        let close = d <= 2 || (prefix >= 3 && (prefix == shorter || prefix >= 4));
+        if close && best.map_or(true, |(bd, _)| d < bd) {
+            best = Some((d, k));
+        }
+    }
+    best.map(|(_, k)| k)
+}
+
+/// Levenshtein distance over bytes (keys are ASCII), one row at a time.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b = b.as_bytes();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.bytes().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// One value with its key path.
@@ -611,14 +753,19 @@ impl<'c, 'd> Val<'c, 'd> {
         }
     }
 
-    fn table(&self) -> Result<Table<'c, 'd>, ScenarioError> {
+    fn table(&self, known: &'static [&'static str]) -> Result<Table<'c, 'd>, ScenarioError> {
         match self.value.get_ref() {
-            DeValue::Table(t) => Ok(Table::new(self.cx, t, self.key.clone(), self.value.span())),
+            DeValue::Table(t) => {
+                Table::new(self.cx, t, self.key.clone(), self.value.span(), known).reject_unknown()
+            }
             other => Err(self.err(format!("expected a table, found {}", other.type_str()))),
         }
     }
 
-    fn array_of_tables(&self) -> Result<Vec<Table<'c, 'd>>, ScenarioError> {
+    fn array_of_tables(
+        &self,
+        known: &'static [&'static str],
+    ) -> Result<Vec<Table<'c, 'd>>, ScenarioError> {
         let arr = match self.value.get_ref() {
             DeValue::Array(a) => a,
             other => {
@@ -636,7 +783,7 @@ impl<'c, 'd> Val<'c, 'd> {
                 DeValue::Table(t) => {
                     // The span of an array-of-tables entry starts at its
                     // header line.
-                    out.push(Table::new(self.cx, t, key, item.span()));
+                    out.push(Table::new(self.cx, t, key, item.span(), known).reject_unknown()?);
                 }
                 other => {
                     return Err(self.cx.err(

@@ -38,6 +38,38 @@ pub struct RunResult {
     pub affinity: Option<f64>,
     /// For adaptive: what it ran when (empty for other strategies).
     pub adaptive: Option<AdaptiveRun>,
+    /// What `--plot` draws; recorded only when asked for.
+    pub plot: Option<PlotData>,
+}
+
+/// A run's data for `--plot`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlotData {
+    /// The latency in ms at percentile 1 - 10^-x for x = i / CURVE_STEPS_PER_NINE,
+    /// i = 0..=CURVE_NINES * CURVE_STEPS_PER_NINE (nearest rank, over the
+    /// measured requests); past the run's own resolution it is the maximum.
+    pub latency_curve: Vec<f64>,
+    /// Width of a share bucket, in simulated seconds.
+    pub bucket_s: f64,
+    /// `picks[t][b]`: requests sent to backend b that arrived in bucket t
+    /// (from time 0, warm-up included).
+    pub picks: Vec<Vec<u32>>,
+}
+
+/// How far the latency curve goes: 99.9999%.
+pub const CURVE_NINES: u32 = 6;
+/// Points of the latency curve per nine.
+pub const CURVE_STEPS_PER_NINE: u32 = 50;
+
+/// The share bucket for a run of `duration_s`: 1 s, or less for a run shorter
+/// than 20 s so that its plot still has 20 points.
+pub fn plot_bucket_s(duration_s: f64) -> f64 {
+    const STEPS: [f64; 10] = [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001];
+    STEPS
+        .iter()
+        .copied()
+        .find(|b| duration_s / b >= 20.0)
+        .unwrap_or(0.001)
 }
 
 /// What adaptive did during a run: the strategies it settled on, in order, with
@@ -119,10 +151,20 @@ pub(crate) struct Recorder {
     waits: u64,
     /// Keyed runs: (key id << 32 | backend) of every measured assignment.
     key_backend: Option<Vec<u64>>,
+    /// `--plot` only: the bucket width in ns and the picks per bucket.
+    timeline: Option<(u64, Vec<Vec<u32>>)>,
 }
 
 impl Recorder {
-    pub(crate) fn new(backends: usize, rate_rps: f64, measured_s: f64, keyed: bool) -> Self {
+    /// `bucket_ns`: record picks over time in buckets of that width (for
+    /// `--plot`), or not at all when `None`.
+    pub(crate) fn new(
+        backends: usize,
+        rate_rps: f64,
+        measured_s: f64,
+        keyed: bool,
+        bucket_ns: Option<u64>,
+    ) -> Self {
         let expect = (rate_rps * measured_s * 1.02) as usize + 16;
         let expect = expect.min(1 << 26);
         Recorder {
@@ -134,6 +176,22 @@ impl Recorder {
             wait_sum_ns: 0,
             waits: 0,
             key_backend: keyed.then(|| Vec::with_capacity(expect)),
+            timeline: bucket_ns.map(|b| (b.max(1), Vec::new())),
+        }
+    }
+
+    /// A request arriving at `now_ns` went to `backend` (warm-up included).
+    pub(crate) fn picked(&mut self, now_ns: u64, backend: usize) {
+        if let Some((bucket_ns, picks)) = self.timeline.as_mut() {
+            let t = (now_ns / *bucket_ns) as usize;
+            if picks.len() <= t {
+                picks.resize_with(t + 1, Vec::new);
+            }
+            let row = &mut picks[t];
+            if row.len() <= backend {
+                row.resize(backend + 1, 0);
+            }
+            row[backend] += 1;
         }
     }
 
@@ -228,9 +286,31 @@ impl Recorder {
                 v.sort_unstable();
                 home_requests(&v) as f64 / requests as f64
             }),
+            plot: self.timeline.map(|(bucket_ns, picks)| PlotData {
+                latency_curve: latency_curve(l),
+                bucket_s: bucket_ns as f64 / 1e9,
+                picks,
+            }),
             adaptive: None,
         }
     }
+}
+
+/// [`PlotData::latency_curve`] of sorted latencies in ns.
+fn latency_curve(sorted: &[u64]) -> Vec<f64> {
+    let n = sorted.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let steps = CURVE_NINES * CURVE_STEPS_PER_NINE;
+    (0..=steps)
+        .map(|i| {
+            let x = i as f64 / CURVE_STEPS_PER_NINE as f64;
+            let q = 1.0 - libm::pow(10.0, -x);
+            let rank = (libm::ceil(q * n as f64) as usize).clamp(1, n);
+            sorted[rank - 1] as f64 / 1e6
+        })
+        .collect()
 }
 
 /// Given sorted (key << 32 | backend) pairs, one per request: the sum over keys

@@ -1,4 +1,4 @@
-//! Every bad input listed in `scenarios/FORMAT.md` is refused with a message
+//! Every bad input listed in `lb-sim/README.md` is refused with a message
 //! naming the file, the line and the key, and exit status 2.
 
 use std::path::PathBuf;
@@ -424,4 +424,186 @@ fn key_set_mistakes() {
         "keys.s",
         "a uniform key set takes none",
     );
+}
+
+/// The error for `old` replaced by `new` is exactly `message`, about `key` on
+/// line `line`.
+fn expect_exact(name: &str, old: &str, new: &str, line: usize, key: &str, message: &str) {
+    let (code, err, path) = run_with(name, old, new);
+    assert_eq!(code, 2, "{name}: exit status, stderr: {err}");
+    let want = format!("lb-sim: {path}:{line}: key `{key}`: {message}\n");
+    assert_eq!(err, want, "{name}");
+}
+
+#[test]
+fn a_misspelt_key_is_named_with_the_one_meant_at_every_level() {
+    // Top level; rate_rps is required, so this is also a required key whose
+    // typo is present: the typo's line, not the table's.
+    expect_exact(
+        "typo_top_required.toml",
+        "rate_rps = 100.0",
+        "rate_rsp = 100.0",
+        5,
+        "rate_rsp",
+        "unknown key 'rate_rsp', did you mean 'rate_rps'?",
+    );
+    // An optional top-level key, misspelt by a common prefix.
+    expect_exact(
+        "typo_top_prefix.toml",
+        "timeout_ms = 500.0",
+        "timeout = 500.0",
+        6,
+        "timeout",
+        "unknown key 'timeout', did you mean 'timeout_ms'?",
+    );
+    expect_exact(
+        "typo_backend.toml",
+        "concurrency = 2",
+        "concurency = 2",
+        10,
+        "backends[0].concurency",
+        "unknown key 'concurency', did you mean 'concurrency'?",
+    );
+    // A required backend key, misspelt.
+    expect_exact(
+        "typo_backend_required.toml",
+        "latency_ms = { median = 5.0, p99 = 20.0 }\nerror_rate",
+        "latency = { median = 5.0, p99 = 20.0 }\nerror_rate",
+        14,
+        "backends[1].latency",
+        "unknown key 'latency', did you mean 'latency_ms'?",
+    );
+    expect_exact(
+        "typo_latency.toml",
+        "{ median = 5.0, p99 = 20.0 }\nerror_rate",
+        "{ median = 5.0, p99 = 20.0, p999 = 9.0 }\nerror_rate",
+        14,
+        "backends[1].latency_ms.p999",
+        "unknown key 'p999'; this table takes median, p99",
+    );
+    expect_exact(
+        "typo_latency_required.toml",
+        "{ median = 5.0, p99 = 20.0 }\nerror_rate",
+        "{ medain = 5.0, p99 = 20.0 }\nerror_rate",
+        14,
+        "backends[1].latency_ms.medain",
+        "unknown key 'medain', did you mean 'median'?",
+    );
+    expect_exact(
+        "typo_event.toml",
+        "error_rate = 0.5\n",
+        "eror_rate = 0.5\n",
+        20,
+        "events[0].eror_rate",
+        "unknown key 'eror_rate', did you mean 'error_rate'?",
+    );
+    expect_exact(
+        "typo_event_required.toml",
+        "at_s = 1.0",
+        "at = 1.0",
+        18,
+        "events[0].at",
+        "unknown key 'at', did you mean 'at_s'?",
+    );
+    expect_exact(
+        "typo_backend_def.toml",
+        "backend = 2\nerror_rate = 0.5\n",
+        "action = \"add\"\nbackend_def = { latency_ms = { median = 1.0, p99 = 2.0 }, wieght = 2 }\n",
+        20,
+        "events[0].backend_def.wieght",
+        "unknown key 'wieght', did you mean 'weight'?",
+    );
+    expect_exact(
+        "typo_keys.toml",
+        "timeout_ms = 500.0\n",
+        "timeout_ms = 500.0\nkeys = { count = 10, distrbution = \"uniform\" }\n",
+        7,
+        "keys.distrbution",
+        "unknown key 'distrbution', did you mean 'distribution'?",
+    );
+    // A table header is a key too: `[[backend]]` for `[[backends]]`.
+    expect_exact(
+        "typo_header.toml",
+        "[[backends]]\ncount = 2",
+        "[[backend]]\ncount = 2",
+        8,
+        "backend",
+        "unknown key 'backend', did you mean 'backends'?",
+    );
+}
+
+#[test]
+fn a_key_like_no_known_one_lists_what_the_table_takes() {
+    expect_exact(
+        "unknown_plain.toml",
+        "seed = 3\n",
+        "seed = 3\nflavour = 5\n",
+        3,
+        "flavour",
+        "unknown key 'flavour'; this table takes name, seed, duration_s, warmup_s, \
+         rate_rps, timeout_ms, strategies, keys, backends, events",
+    );
+    // A key the table already has is not suggested for a misspelling of it.
+    expect_exact(
+        "unknown_present.toml",
+        "seed = 3\n",
+        "seed = 3\nsed = 4\n",
+        3,
+        "sed",
+        "unknown key 'sed'; this table takes name, seed, duration_s, warmup_s, \
+         rate_rps, timeout_ms, strategies, keys, backends, events",
+    );
+}
+
+#[test]
+fn the_suggestion_rule() {
+    use lb_sim::scenario::suggest;
+    let known = ["rate_rps", "duration_s", "warmup_s", "seed", "strategies"];
+    assert_eq!(suggest("rate_rsp", &known), Some("rate_rps"));
+    assert_eq!(suggest("RATE_RPS", &known), Some("rate_rps"));
+    assert_eq!(suggest("duration", &known), Some("duration_s"));
+    assert_eq!(suggest("warmup_secs", &known), Some("warmup_s"));
+    assert_eq!(suggest("strategy", &known), Some("strategies"));
+    assert_eq!(suggest("sed", &known), Some("seed"));
+    // Too far, and too short a prefix.
+    assert_eq!(suggest("flavour", &known), None);
+    assert_eq!(suggest("st", &known), None);
+}
+
+#[test]
+fn a_missing_or_unreadable_file_names_the_path_and_the_os_error() {
+    for path in [
+        "/nonexistent/dir/none.toml".to_string(),
+        // A folder cannot be read as a file.
+        env!("CARGO_MANIFEST_DIR").to_string(),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_lb-sim"))
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let head = format!("lb-sim: {path}: cannot read the file: ");
+        assert!(err.starts_with(&head), "want {head:?} in {err:?}");
+        assert!(err.contains("(os error "), "the OS error: {err:?}");
+        assert!(!err.contains(&format!("{path}:0")), "no line: {err:?}");
+        assert_eq!(err.lines().count(), 1, "one line: {err:?}");
+    }
+}
+
+/// The documentation's example scenario is one lb-sim reads, so the reference
+/// stays current with the parser.
+#[test]
+fn the_readme_example_scenario_parses() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("lb-sim/README.md");
+    let block = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a toml block");
+    let sc = lb_sim::scenario::parse("README.md", block).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sc.backends.len(), 4);
+    assert_eq!(sc.events.len(), 1);
+    assert!(sc.keys.is_some());
 }
