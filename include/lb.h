@@ -65,6 +65,11 @@
 #define LB_MAX_LATENCY_US 3600000000
 
 /**
+ * The events lb_poll_events() keeps before the oldest is dropped. Since 1.3.
+ */
+#define LB_EVENT_QUEUE_CAPACITY 1024
+
+/**
  * Major version of lb; also the ABI version carried by the SONAME (liblb.so.1).
  */
 #define LB_VERSION_MAJOR 1
@@ -201,9 +206,14 @@ typedef struct lb_stats {
      */
     uint64_t ejections;
     /**
+     * Events dropped because the event queue (lb_poll_events()) was full. Since
+     * ABI 1.3.
+     */
+    uint64_t events_dropped;
+    /**
      * Zero; for later fields.
      */
-    uint64_t reserved[6];
+    uint64_t reserved[5];
 } lb_stats;
 
 /**
@@ -282,6 +292,48 @@ typedef struct lb_health {
      */
     uint64_t reserved[6];
 } lb_health;
+
+/**
+ * What an lb_event reports: one of the `LB_EVENT_*` values.
+ */
+typedef uint32_t lb_event_kind;
+
+/**
+ * Something that changed in the balancer's health view or strategy, read with
+ * lb_poll_events(). Since 1.3.
+ */
+typedef struct lb_event {
+    /**
+     * One of the `LB_EVENT_*` values (a later minor version may add kinds:
+     * ignore the ones you do not know).
+     */
+    lb_event_kind kind;
+    /**
+     * Zero.
+     */
+    uint32_t reserved0;
+    /**
+     * The instance, for ejections and recoveries; else 0.
+     */
+    uint64_t instance_id;
+    /**
+     * When it happened: the balancer's clock in microseconds (monotonic, from an
+     * arbitrary start).
+     */
+    uint64_t time_us;
+    /**
+     * For a strategy switch: the strategy before (an LB_STRATEGY_* value); else 0.
+     */
+    lb_strategy strategy_from;
+    /**
+     * For a strategy switch: the strategy after; else 0.
+     */
+    lb_strategy strategy_to;
+    /**
+     * Zero; for later fields.
+     */
+    uint64_t reserved[2];
+} lb_event;
 
 /**
  * Identifies a configuration knob in lb_set_option() and lb_get_option(): one of
@@ -667,6 +719,34 @@ typedef uint32_t lb_option;
  */
 #define LB_OUTCOME_CANCELLED 2
 
+/**
+ * An instance was ejected by its outcomes (`instance_id`). Since 1.3.
+ */
+#define LB_EVENT_EJECTED 1
+
+/**
+ * An ejected instance passed its trials and is back in service (`instance_id`).
+ * Since 1.3.
+ */
+#define LB_EVENT_RECOVERED 2
+
+/**
+ * Too few instances are healthy: lb selects from all of them (panic mode).
+ * Since 1.3.
+ */
+#define LB_EVENT_PANIC_ENTERED 3
+
+/**
+ * Enough instances are healthy again: panic mode ended. Since 1.3.
+ */
+#define LB_EVENT_PANIC_LEFT 4
+
+/**
+ * Adaptive settled on another strategy (`strategy_from`, `strategy_to`). Since
+ * 1.3.
+ */
+#define LB_EVENT_STRATEGY_SWITCHED 5
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -976,6 +1056,29 @@ lb_status lb_get_all_health(struct lb_balancer *lb,
  * LB_STATUS_BUFFER_TOO_SMALL, LB_STATUS_INTERNAL.
  */
 lb_status lb_metrics_text(struct lb_balancer *lb, char *buf, size_t len, size_t *needed);
+
+/**
+ * Removes up to `capacity` of the oldest events from the balancer's event queue
+ * and writes them, oldest first, to the array `buf`, and how many it wrote to
+ * `*count`: ejections and recoveries of instances, panic mode entered and left,
+ * and adaptive's strategy switches (`LB_EVENT_*`). lb keeps the last
+ * LB_EVENT_QUEUE_CAPACITY events; when more arrive before they are read, the
+ * oldest are dropped and counted in lb_stats.events_dropped. lb never calls you:
+ * poll (from a timer, or after lb_get_stats) as often as you need. `buf` may be
+ * NULL when `capacity` is 0 (then nothing is removed). Since 1.3.
+ *
+ * Thread safety: may be called concurrently with any call but
+ * lb_balancer_free(); concurrent polls each get different events.
+ * Ownership: borrows `lb`; the array and `*count` are the caller's memory.
+ *
+ * Errors: LB_STATUS_NULL_POINTER (`lb` or `count` is NULL, or `buf` is NULL with
+ * `capacity` > 0), LB_STATUS_INVALID_ARGUMENT (an impossible `capacity`),
+ * LB_STATUS_INTERNAL.
+ */
+lb_status lb_poll_events(struct lb_balancer *lb,
+                         struct lb_event *buf,
+                         size_t capacity,
+                         size_t *count);
 
 /**
  * Sets one configuration option (an LB_OPTION_* value) to `value`. Options are

@@ -45,7 +45,10 @@ pub use config::Config;
 pub use error::Error;
 pub use hash::hash_bytes;
 pub use instance::IN_FLIGHT_MAX;
-pub use types::{HealthState, HealthStatus, Instance, LoadBalancerStats, Outcome, Pick, Strategy};
+pub use balancer::EVENT_QUEUE_CAPACITY;
+pub use types::{
+    Event, EventKind, HealthState, HealthStatus, Instance, LoadBalancerStats, Outcome, Pick, Strategy,
+};
 
 /// The README's Rust example, compiled and run as a doc test.
 #[doc = include_str!("../README.md")]

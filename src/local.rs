@@ -41,9 +41,10 @@ impl Shard {
 pub(crate) struct LocalEntry {
     /// The snapshot this thread last loaded, replaced when the generation moves.
     pub snapshot: Arc<Snapshot>,
-    /// `snapshot`'s generation when it offers no trial traffic, else `u64::MAX`
-    /// (no generation): the request path's fast cases compare this one word with
-    /// the published generation and so check both at once.
+    /// `snapshot`'s generation when no member of it is on probation (no trial
+    /// traffic, no recovery to count), else `u64::MAX` (no generation): the
+    /// request path's fast cases compare this one word with the published
+    /// generation and so check both at once.
     fast_generation: u64,
     pub picker: Picker,
     /// Calls left before this thread reads the clock, minus one: a select that
@@ -78,7 +79,7 @@ impl LocalEntry {
         let n = self.refresh_ops();
         self.countdown = self.countdown.min(n - 1);
         self.report_floor = 1 - n;
-        self.fast_generation = if self.snapshot.trial.is_empty() {
+        self.fast_generation = if !self.snapshot.recovering {
             self.snapshot.generation
         } else {
             u64::MAX
@@ -184,7 +185,7 @@ impl Locals {
     }
 
     /// This thread's entry and shard if this balancer is the one the thread used
-    /// last and its snapshot is current and offers no trial traffic (the request
+    /// last and its snapshot is current with no member on probation (the request
     /// path's fast cases); nothing that can panic, allocate or free.
     ///
     /// # Safety

@@ -25,6 +25,10 @@ pub(crate) struct Snapshot {
     pub selectable: Box<[u32]>,
     /// Indices of members on probation (trial traffic only).
     pub trial: Box<[u32]>,
+    /// Some member is on probation: its successes count towards its recovery, so
+    /// reports take the full path. The same as `!trial.is_empty()` but in panic
+    /// mode, where there is no trial list and every member is picked.
+    pub recovering: bool,
     pub panic: bool,
     pub healthy_count: u32,
     /// The strategies' tables over `selectable`.
@@ -80,6 +84,7 @@ impl Snapshot {
         }
         let n = members.len();
         let panic = n > 0 && (healthy_count as f64) < cfg.panic_threshold * n as f64;
+        let recovering = !trial.is_empty();
         if panic {
             trial.clear();
         }
@@ -115,6 +120,7 @@ impl Snapshot {
             by_id: by_id.into_boxed_slice(),
             selectable,
             trial: trial.into_boxed_slice(),
+            recovering,
             panic,
             healthy_count,
             tables,

@@ -194,6 +194,38 @@ impl Pick {
     }
 }
 
+/// What an [`Event`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// An instance was ejected (its outcomes; `Event::instance_id`).
+    Ejected = 1,
+    /// An ejected instance passed its trials and is back in service.
+    Recovered = 2,
+    /// Too few instances are healthy: lb selects from all of them (panic mode).
+    PanicEntered = 3,
+    /// Enough instances are healthy again: panic mode ended.
+    PanicLeft = 4,
+    /// Adaptive settled on another strategy (`Event::from`, `Event::to`).
+    StrategySwitched = 5,
+}
+
+/// Something that changed in the balancer's health view or strategy, read with
+/// [`Balancer::poll_events`](crate::Balancer::poll_events).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Event {
+    pub kind: EventKind,
+    /// The instance, for ejections and recoveries; else 0.
+    pub instance_id: u64,
+    /// When it happened, on the balancer's clock (us).
+    pub time_us: u64,
+    /// For a strategy switch: the strategy before.
+    pub from: Option<Strategy>,
+    /// For a strategy switch: the strategy after.
+    pub to: Option<Strategy>,
+}
+
 /// Where an instance stands with lb's health checks (`HealthStatus::state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
@@ -263,4 +295,6 @@ pub struct LoadBalancerStats {
     pub adaptive_trials: u64,
     /// Ejections so far (each counted once). Since 1.3.
     pub ejections: u64,
+    /// Events dropped because the event queue was full. Since 1.3.
+    pub events_dropped: u64,
 }

@@ -821,6 +821,42 @@ static void metrics(void) {
     lb_balancer_free(lb);
 }
 
+/* The event queue from C: an ejection arrives, polling removes it, and the
+ * argument checks. */
+static void events(void) {
+    lb_balancer *lb = new_balancer();
+    CHECK_STATUS(lb_set_option(lb, LB_OPTION_CONSECUTIVE_FAILURES, 2), LB_STATUS_OK);
+    const lb_instance set[] = {{1, 1, 0}, {2, 1, 0}, {3, 1, 0}};
+    CHECK_STATUS(lb_set_instances(lb, set, 3), LB_STATUS_OK);
+    for (int failed = 0; failed < 2;) {
+        lb_pick p;
+        CHECK_STATUS(lb_select(lb, &p), LB_STATUS_OK);
+        int fail = p.instance_id == 2;
+        failed += fail;
+        CHECK_STATUS(lb_report(lb, &p, fail ? LB_OUTCOME_FAILURE : LB_OUTCOME_SUCCESS, 10),
+                     LB_STATUS_OK);
+    }
+    size_t n = 99;
+    CHECK_STATUS(lb_poll_events(lb, NULL, 0, &n), LB_STATUS_OK);
+    CHECK(n == 0); /* capacity 0 removes nothing */
+    lb_event ev[4];
+    memset(ev, 0xAB, sizeof ev);
+    CHECK_STATUS(lb_poll_events(lb, ev, 4, &n), LB_STATUS_OK);
+    CHECK(n == 1 && ev[0].kind == LB_EVENT_EJECTED && ev[0].instance_id == 2);
+    CHECK(ev[0].reserved0 == 0 && ev[0].strategy_from == 0 && ev[0].reserved[0] == 0);
+    CHECK(ev[1].kind == 0xABABABABu); /* only n elements written */
+    CHECK_STATUS(lb_poll_events(lb, ev, 4, &n), LB_STATUS_OK);
+    CHECK(n == 0);
+    CHECK_STATUS(lb_poll_events(NULL, ev, 4, &n), LB_STATUS_NULL_POINTER);
+    CHECK_STATUS(lb_poll_events(lb, ev, 4, NULL), LB_STATUS_NULL_POINTER);
+    CHECK_STATUS(lb_poll_events(lb, NULL, 4, &n), LB_STATUS_NULL_POINTER);
+    CHECK_STATUS(lb_poll_events(lb, ev, SIZE_MAX, &n), LB_STATUS_INVALID_ARGUMENT);
+    lb_stats stats;
+    CHECK_STATUS(lb_get_stats(lb, &stats), LB_STATUS_OK);
+    CHECK(stats.ejections == 1 && stats.events_dropped == 0);
+    lb_balancer_free(lb);
+}
+
 int main(int argc, char **argv) {
     null_pointers();
     bad_instances();
@@ -832,6 +868,7 @@ int main(int argc, char **argv) {
     hash_vector(argc > 1 ? argv[1] : "../../tests/vectors/hash_bytes.txt");
     names();
     metrics();
+    events();
     bad_picks();
     expired_picks();
     empty_set_and_short_array();

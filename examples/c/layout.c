@@ -46,7 +46,8 @@ FIELD(lb_stats, reserved0, 68);
 FIELD(lb_stats, strategy_switches, 72);
 FIELD(lb_stats, adaptive_trials, 80);
 FIELD(lb_stats, ejections, 88);
-FIELD(lb_stats, reserved, 96);
+FIELD(lb_stats, events_dropped, 96);
+FIELD(lb_stats, reserved, 104);
 LB_STATIC_ASSERT(sizeof(lb_stats) == 144, "sizeof lb_stats");
 
 FIELD(lb_health, instance_id, 0);
@@ -77,7 +78,9 @@ int main(void) {
     CHECK(sizeof(lb_stats) == 144);
     CHECK(sizeof(lb_health) == 152);
     CHECK(SIZE_OF_MEMBER(lb_pick, private_) == 3 * sizeof(uint64_t));
-    CHECK(SIZE_OF_MEMBER(lb_stats, reserved) == 6 * sizeof(uint64_t));
+    CHECK(SIZE_OF_MEMBER(lb_stats, reserved) == 5 * sizeof(uint64_t));
+    CHECK(sizeof(lb_event) == 48 && offsetof(lb_event, time_us) == 16 &&
+          offsetof(lb_event, strategy_to) == 28 && offsetof(lb_event, reserved) == 32);
     CHECK(SIZE_OF_MEMBER(lb_health, healthy) == 1);
     CHECK(SIZE_OF_MEMBER(lb_health, state) == 1);
     CHECK(SIZE_OF_MEMBER(lb_health, reserved_bytes) == 6);

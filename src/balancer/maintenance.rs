@@ -10,7 +10,7 @@ use crate::snapshot::Snapshot;
 use crate::strategy::adaptive::{AdaptiveEval, Measure, Observation};
 use crate::strategy::Scratch;
 use crate::sync::{lock, try_lock, AtomicF64, AtomicU64, Mutex, Ordering};
-use crate::types::Strategy;
+use crate::types::{EventKind, Strategy};
 
 pub(super) struct Maintenance {
     pass: Mutex<Pass>,
@@ -145,6 +145,7 @@ impl Balancer {
             match health::evaluate(&m.state, now, dt, median, cfg) {
                 Verdict::Ejected => {
                     self.ejections.fetch_add(1, Ordering::AcqRel);
+                    self.event(EventKind::Ejected, m.id, now);
                     stale = true;
                 }
                 Verdict::OnTrial => stale = true,
@@ -165,7 +166,11 @@ impl Balancer {
                 p.adaptive.restart(self.dispatch.running(), &obs);
                 p.adaptive_running = true;
             }
+            let (switches, settled) = (self.dispatch.switches(), p.adaptive.settled());
             p.adaptive.evaluate(&obs, cfg, &self.dispatch);
+            if self.dispatch.switches() != switches {
+                self.switch_event(settled, p.adaptive.settled(), now);
+            }
         } else {
             p.adaptive_running = false;
         }

@@ -14,7 +14,7 @@ use crate::strategy::Scratch;
 #[cfg(loom)]
 use crate::sync::fault;
 use crate::sync::{lock, Arc, Ordering};
-use crate::types::{Instance, Strategy};
+use crate::types::{EventKind, Instance, Strategy};
 
 /// State changed only under the writer lock: what publishing needs.
 pub(super) struct Writer {
@@ -141,6 +141,14 @@ impl Balancer {
         let now = self.now_us.load(Ordering::Relaxed);
         let prev = self.published.load();
         let snap = Snapshot::build(w.generation, members, w.config.clone(), now, Some(&prev));
+        if snap.panic != prev.panic {
+            let kind = if snap.panic {
+                EventKind::PanicEntered
+            } else {
+                EventKind::PanicLeft
+            };
+            self.event(kind, 0, now);
+        }
         drop(prev);
         let mut scratch = Scratch::default();
         let median = median_latency(&snap.members, &mut scratch.floats);

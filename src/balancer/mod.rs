@@ -3,6 +3,7 @@
 //! file. Each locked sub-state is its own type with its own mutex; the lock order
 //! is maintenance -> writer -> expiry -> graveyard.
 
+mod events;
 mod expiry;
 mod graveyard;
 mod keyed_load;
@@ -27,11 +28,13 @@ use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::types::Strategy;
 
 use expiry::ExpiryClock;
+use events::Events;
 use graveyard::Graveyard;
 use keyed_load::KeyedLoad;
 use maintenance::Maintenance;
 use membership::Writer;
 
+pub use events::EVENT_QUEUE_CAPACITY;
 pub use report::MAX_LATENCY_US;
 pub use select::PickGuard;
 
@@ -53,6 +56,8 @@ pub struct Balancer {
     graveyard: Graveyard,
     /// Keyed picks in flight, while a hash balance factor is set.
     keyed_load: KeyedLoad,
+    /// Ejections, recoveries, panic mode and switches, for `poll_events`.
+    events: Events,
     /// Threads that have used this balancer (each gets its own random stream).
     threads: AtomicU64,
     /// Ejections made so far.
@@ -128,6 +133,7 @@ impl Balancer {
             writer: Mutex::new(Writer::new(config)),
             graveyard: Graveyard::new(),
             keyed_load: KeyedLoad::new(),
+            events: Events::new(),
             threads: AtomicU64::new(0),
             ejections: AtomicU64::new(0),
             max_total_seen: AtomicU64::new(0),

@@ -12,7 +12,7 @@ use crate::snapshot::Snapshot;
 #[cfg(loom)]
 use crate::sync::fault;
 use crate::sync::Ordering;
-use crate::types::{Outcome, Pick};
+use crate::types::{EventKind, Outcome, Pick};
 
 pub use crate::instance::MAX_LATENCY_US;
 
@@ -199,7 +199,7 @@ impl Balancer {
         match settled {
             Settled::Success => {
                 shard.add(latency_us);
-                if !snap.trial.is_empty() {
+                if snap.recovering {
                     self.after_outcome(snap, m, settled, now);
                 }
             }
@@ -215,10 +215,14 @@ impl Balancer {
     fn after_outcome(&self, snap: &Snapshot, m: &Member, settled: Settled, now: u64) {
         match settled {
             Settled::Success => {
-                if !snap.trial.is_empty()
+                // In panic mode (no trial list) every success of a member on
+                // probation counts: otherwise a set that was wholly ejected could
+                // never leave panic mode.
+                if snap.recovering
                     && m.state.health.on_probation()
                     && m.state.health.trial_success(now, &snap.cfg)
                 {
+                    self.event(EventKind::Recovered, m.id, now);
                     self.republish();
                 }
             }
@@ -228,6 +232,7 @@ impl Balancer {
                         && streak >= snap.cfg.consecutive_failures as u64);
                 if due && m.state.health.try_eject(now, &snap.cfg) {
                     self.ejections.fetch_add(1, Ordering::AcqRel);
+                    self.event(EventKind::Ejected, m.id, now);
                     self.republish();
                 }
             }

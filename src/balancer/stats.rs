@@ -44,6 +44,7 @@ impl Balancer {
             strategy_switches: self.dispatch.switches(),
             adaptive_trials: self.dispatch.trials(),
             ejections: self.ejections(),
+            events_dropped: self.events.dropped(),
         }
     }
 

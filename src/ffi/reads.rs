@@ -142,6 +142,46 @@ pub extern "C" fn lb_metrics_text(
     })
 }
 
+/// Removes up to `capacity` of the oldest events from the balancer's event queue
+/// and writes them, oldest first, to the array `buf`, and how many it wrote to
+/// `*count`: ejections and recoveries of instances, panic mode entered and left,
+/// and adaptive's strategy switches (`LB_EVENT_*`). lb keeps the last
+/// LB_EVENT_QUEUE_CAPACITY events; when more arrive before they are read, the
+/// oldest are dropped and counted in lb_stats.events_dropped. lb never calls you:
+/// poll (from a timer, or after lb_get_stats) as often as you need. `buf` may be
+/// NULL when `capacity` is 0 (then nothing is removed). Since 1.3.
+///
+/// Thread safety: may be called concurrently with any call but
+/// lb_balancer_free(); concurrent polls each get different events.
+/// Ownership: borrows `lb`; the array and `*count` are the caller's memory.
+///
+/// Errors: LB_STATUS_NULL_POINTER (`lb` or `count` is NULL, or `buf` is NULL with
+/// `capacity` > 0), LB_STATUS_INVALID_ARGUMENT (an impossible `capacity`),
+/// LB_STATUS_INTERNAL.
+#[no_mangle]
+pub extern "C" fn lb_poll_events(
+    lb: *mut lb_balancer,
+    buf: *mut lb_event,
+    capacity: usize,
+    count: *mut usize,
+) -> lb_status {
+    guard(|| {
+        // SAFETY: NULL or a live handle (the contract).
+        let lb = unsafe { handle(lb) }?;
+        non_null(count)?;
+        check_array(buf, capacity)?;
+        let events = lb.balancer.poll_events(capacity);
+        for (i, e) in events.iter().enumerate() {
+            // SAFETY: i < events.len() <= capacity, and the caller passes
+            // `capacity` writable elements.
+            unsafe { ptr::write_unaligned(buf.add(i), lb_event::from(e)) };
+        }
+        // SAFETY: not NULL; the caller passes a writable size_t.
+        unsafe { ptr::write_unaligned(count, events.len()) };
+        Ok(())
+    })
+}
+
 /// Sets one configuration option (an LB_OPTION_* value) to `value`. Options are
 /// doubles; an integer option takes only whole numbers. The change applies to
 /// the next operations; on any error nothing changes.

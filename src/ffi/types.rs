@@ -97,6 +97,11 @@ pub const LB_IN_FLIGHT_MAX: u32 = 1048575;
 /// The largest latency lb_report() records, in microseconds (one hour); a larger
 /// value counts as this. Since 1.1.
 pub const LB_MAX_LATENCY_US: u64 = 3600000000;
+
+/// The events lb_poll_events() keeps before the oldest is dropped. Since 1.3.
+pub const LB_EVENT_QUEUE_CAPACITY: u32 = 1024;
+
+const _: () = assert!(LB_EVENT_QUEUE_CAPACITY as usize == crate::EVENT_QUEUE_CAPACITY);
 const _: () = assert!(LB_IN_FLIGHT_MAX == crate::IN_FLIGHT_MAX);
 const _: () = assert!(LB_MAX_LATENCY_US == crate::MAX_LATENCY_US);
 
@@ -203,8 +208,11 @@ pub struct lb_stats {
     pub adaptive_trials: u64,
     /// Ejections so far, each counted once. Since ABI 1.3.
     pub ejections: u64,
+    /// Events dropped because the event queue (lb_poll_events()) was full. Since
+    /// ABI 1.3.
+    pub events_dropped: u64,
     /// Zero; for later fields.
-    pub reserved: [u64; 6],
+    pub reserved: [u64; 5],
 }
 
 /// One instance's state, filled by lb_get_health() and lb_get_all_health().
@@ -248,6 +256,62 @@ pub struct lb_health {
     pub cooldown_remaining_ms: u64,
     /// Zero; for later fields.
     pub reserved: [u64; 6],
+}
+
+/// What an lb_event reports: one of the `LB_EVENT_*` values.
+pub type lb_event_kind = u32;
+
+/// An instance was ejected by its outcomes (`instance_id`). Since 1.3.
+pub const LB_EVENT_EJECTED: lb_event_kind = 1;
+/// An ejected instance passed its trials and is back in service (`instance_id`).
+/// Since 1.3.
+pub const LB_EVENT_RECOVERED: lb_event_kind = 2;
+/// Too few instances are healthy: lb selects from all of them (panic mode).
+/// Since 1.3.
+pub const LB_EVENT_PANIC_ENTERED: lb_event_kind = 3;
+/// Enough instances are healthy again: panic mode ended. Since 1.3.
+pub const LB_EVENT_PANIC_LEFT: lb_event_kind = 4;
+/// Adaptive settled on another strategy (`strategy_from`, `strategy_to`). Since
+/// 1.3.
+pub const LB_EVENT_STRATEGY_SWITCHED: lb_event_kind = 5;
+
+/// Something that changed in the balancer's health view or strategy, read with
+/// lb_poll_events(). Since 1.3.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct lb_event {
+    /// One of the `LB_EVENT_*` values (a later minor version may add kinds:
+    /// ignore the ones you do not know).
+    pub kind: lb_event_kind,
+    /// Zero.
+    pub reserved0: u32,
+    /// The instance, for ejections and recoveries; else 0.
+    pub instance_id: u64,
+    /// When it happened: the balancer's clock in microseconds (monotonic, from an
+    /// arbitrary start).
+    pub time_us: u64,
+    /// For a strategy switch: the strategy before (an LB_STRATEGY_* value); else 0.
+    pub strategy_from: lb_strategy,
+    /// For a strategy switch: the strategy after; else 0.
+    pub strategy_to: lb_strategy,
+    /// Zero; for later fields.
+    pub reserved: [u64; 2],
+}
+
+const _: () = assert!(std::mem::size_of::<lb_event>() == 48);
+
+impl From<&crate::Event> for lb_event {
+    fn from(e: &crate::Event) -> Self {
+        lb_event {
+            kind: e.kind as lb_event_kind,
+            reserved0: 0,
+            instance_id: e.instance_id,
+            time_us: e.time_us,
+            strategy_from: e.from.map_or(0, |s| s as lb_strategy),
+            strategy_to: e.to.map_or(0, |s| s as lb_strategy),
+            reserved: [0; 2],
+        }
+    }
 }
 
 /// A balancer: opaque to C. Create it with lb_balancer_new(), release it with
@@ -300,7 +364,8 @@ impl From<&LoadBalancerStats> for lb_stats {
             strategy_switches: s.strategy_switches,
             adaptive_trials: s.adaptive_trials,
             ejections: s.ejections,
-            reserved: [0; 6],
+            events_dropped: s.events_dropped,
+            reserved: [0; 5],
         }
     }
 }

@@ -250,6 +250,11 @@ impl AdaptiveEval {
     }
 
     /// Called by every maintenance pass.
+    /// The strategy adaptive has settled on (trials aside).
+    pub(crate) fn settled(&self) -> Strategy {
+        self.incumbent
+    }
+
     pub(crate) fn evaluate(&mut self, obs: &Observation<'_>, cfg: &Config, dispatch: &Dispatch) {
         // Someone else moved the running strategy (a racing reconfiguration):
         // measure what runs now.
