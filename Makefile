@@ -57,8 +57,12 @@ install: build
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|' include/lb.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/lb.pc
-	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then \
-	    ldconfig $(LIBDIR) 2>/dev/null || true; fi
+	@# Nothing outside DESTDIR/PREFIX is touched (no ldconfig): say what a
+	@# program needs at run time instead.
+	@echo "installed liblb into $(DESTDIR)$(LIBDIR): programs linked against liblb.so find it"
+	@echo "there if that directory is on the loader's path (for a system directory, run"
+	@echo "ldconfig as root), through LD_LIBRARY_PATH, or through an rpath"
+	@echo "(-Wl,-rpath,$(LIBDIR)); linked against liblb.a they need nothing."
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/lb.h $(DESTDIR)$(INCLUDEDIR)/lb.hpp
@@ -82,6 +86,7 @@ check:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 	python3 tests/import-cycles.py
 	tests/file-lengths.sh
 

@@ -24,6 +24,7 @@ pub struct MonotonicClock {
 }
 
 impl MonotonicClock {
+    /// The process's monotonic clock.
     pub fn new() -> Self {
         Self {
             #[cfg(unix)]
@@ -77,6 +78,7 @@ pub struct ManualClock {
 }
 
 impl ManualClock {
+    /// A clock standing at `start_us` until it is moved.
     pub fn new(start_us: u64) -> Self {
         Self {
             now: AtomicU64::new(start_us),
@@ -86,9 +88,11 @@ impl ManualClock {
     pub fn set_us(&self, us: u64) {
         self.now.fetch_max(us, Ordering::AcqRel);
     }
+    /// Moves the clock forward by `us` microseconds.
     pub fn advance_us(&self, us: u64) {
         self.now.fetch_add(us, Ordering::AcqRel);
     }
+    /// Moves the clock forward by `ms` milliseconds.
     pub fn advance_ms(&self, ms: u64) {
         self.advance_us(ms.saturating_mul(1000));
     }

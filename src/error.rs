@@ -22,7 +22,12 @@ pub enum Error {
     /// detected second report.
     InvalidPick,
     /// A value out of range; `field` names it.
-    InvalidArgument { field: &'static str, reason: String },
+    InvalidArgument {
+        /// The parameter or `Config` field at fault.
+        field: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
 }
 
 impl Error {

@@ -20,6 +20,8 @@
 //! # Ok::<(), lb::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod balancer;
 mod clock;
 mod config;

@@ -8,9 +8,14 @@
 #[repr(u8)]
 #[non_exhaustive]
 pub enum Strategy {
+    /// Smooth weighted round robin, one cursor per thread.
     RoundRobin = 0,
+    /// The fewest picks in flight relative to weight, by an exact scan.
     LeastConnections = 1,
+    /// Two draws weighted by weight x health / latency; the lower latency x (in
+    /// flight + 1) / weight wins.
     WeightedResponseTime = 2,
+    /// Runs one of the others at a time and switches on measured outcomes.
     Adaptive = 3,
     /// Power of d choices on requests in flight (Envoy's `LEAST_REQUEST`): since 1.2.
     LeastRequest = 4,
@@ -28,6 +33,7 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// Every strategy, in the order of their values.
     pub const ALL: [Strategy; 8] = [
         Strategy::RoundRobin,
         Strategy::LeastConnections,
@@ -39,6 +45,8 @@ impl Strategy {
         Strategy::RingHash,
     ];
 
+    /// lb's name of the strategy ("round_robin", ...), as the README, the
+    /// simulator and the C ABI use it.
     pub fn name(self) -> &'static str {
         let with_nul = self.name_with_nul();
         &with_nul[..with_nul.len() - 1]
@@ -58,6 +66,7 @@ impl Strategy {
         }
     }
 
+    /// The strategy named `name` (exactly, as `name` gives it), or `None`.
     pub fn from_name(name: &str) -> Option<Strategy> {
         Strategy::ALL.into_iter().find(|s| s.name() == name)
     }
@@ -135,10 +144,13 @@ impl Instance {
             capacity: 0,
         }
     }
+    /// The instance with weight `weight` (its relative share, at least 1).
     pub fn weight(mut self, weight: u32) -> Self {
         self.weight = weight;
         self
     }
+    /// The instance with capacity `capacity` (most picks in flight; 0 = no
+    /// limit).
     pub fn capacity(mut self, capacity: u32) -> Self {
         self.capacity = capacity;
         self
@@ -215,6 +227,7 @@ pub enum EventKind {
 /// [`Balancer::poll_events`](crate::Balancer::poll_events).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Event {
+    /// What happened.
     pub kind: EventKind,
     /// The instance, for ejections and recoveries; else 0.
     pub instance_id: u64,
@@ -242,20 +255,27 @@ pub enum HealthState {
 /// these; a minor version may add fields.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HealthStatus {
+    /// The instance's id.
     pub instance_id: u64,
     /// 0.0 (down) .. 1.0 (fully healthy).
     pub health_score: f64,
+    /// Picks of this instance not yet settled.
     pub in_flight: u64,
     /// Picks of this instance, counted at select.
     pub requests: u64,
+    /// Picks of this instance reported as successes.
     pub successes: u64,
+    /// Picks of this instance reported as failures.
     pub failures: u64,
+    /// Failures since its last success.
     pub consecutive_failures: u64,
     /// successes / (successes + failures); 1.0 before any.
     pub success_rate: f64,
     /// 0 before any sample.
     pub latency_ewma_us: f64,
+    /// The weight it was given.
     pub weight: u32,
+    /// The capacity it was given (0 = no limit).
     pub capacity: u32,
     /// Health lets it be picked (capacity aside). False also for an instance in
     /// service whose external health score is below `unhealthy_threshold`.
@@ -276,16 +296,21 @@ pub struct HealthStatus {
 pub struct LoadBalancerStats {
     /// Picks handed out, ever.
     pub total_requests: u64,
+    /// Picks reported as successes.
     pub successes: u64,
+    /// Picks reported as failures.
     pub failures: u64,
     /// Reported cancelled, plus expired.
     pub cancelled: u64,
     /// Picks never reported before the pick timeout (part of `cancelled` too).
     pub expired: u64,
+    /// Handed out and not yet settled.
     pub in_flight: u64,
     /// Mean latency of successful requests; 0 before the first.
     pub avg_latency_us: f64,
+    /// Instances in the current set.
     pub instance_count: u32,
+    /// Instances of the current set that health lets be picked.
     pub healthy_count: u32,
     /// The strategy in use now (for adaptive: the one it currently runs).
     pub active_strategy: Strategy,

@@ -220,6 +220,7 @@ pub struct PickGuard<'a> {
 }
 
 impl PickGuard<'_> {
+    /// The chosen instance (0 once the guard has reported).
     pub fn instance_id(&self) -> u64 {
         self.pick.map(|p| p.instance_id()).unwrap_or_default()
     }
