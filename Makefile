@@ -100,6 +100,7 @@ test: cbindgen lint
 	$(CARGO) test --workspace
 	$(CARGO) run --release --example memory_flat
 	tests/c-abi.sh
+	examples/nginx/test.sh
 	python3 tests/fast-path.py $(RELEASE_DIR)/liblb.so
 	tests/callgrind-pairs.sh
 	tests/tsan.sh
