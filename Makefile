@@ -8,10 +8,11 @@
 #   make uninstall PREFIX=...
 #   make header               regenerate include/lb.h with the pinned cbindgen
 #   make cbindgen             install the pinned cbindgen (the version pinned in cbindgen.toml)
-#   make test                 every test: lint (fmt, clippy, no import cycle or upward import
-#                             in src/, no file in src/ over 450 lines), cargo test (core,
-#                             simulator, C ABI unit tests, doc tests), the memory check,
-#                             tests/c-abi.sh, no panic site in the unguarded request path
+#   make test                 every test: lint (fmt, clippy, cargo doc without warnings, no
+#                             import cycle or upward import in src/, no file in src/ over 450
+#                             lines), cargo test (core, simulator, C ABI unit tests, doc
+#                             tests), the memory check, tests/c-abi.sh, the nginx module's
+#                             tests (examples/nginx/test.sh), no panic site in the unguarded request path
 #                             (tests/fast-path.py),
 #                             instructions per pair with many balancers (callgrind),
 #                             ThreadSanitizer on the C stress program, a one-minute
