@@ -37,6 +37,7 @@ CBINDGEN_VERSION := $(shell sed -n 's/^# cbindgen-version: *//p' cbindgen.toml)
 # What liblb.a needs from the system, as printed by
 # `cargo rustc --release --lib --crate-type staticlib -- --print native-static-libs`.
 LIBS_PRIVATE ?= -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+space := $(subst ,, )
 
 FUZZ_SECONDS ?= 60
 
@@ -48,7 +49,7 @@ build:
 	$(CARGO) build --release --lib -p lb
 
 install: build
-	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/lb
 	install -m 644 include/lb.h $(DESTDIR)$(INCLUDEDIR)/lb.h
 	install -m 644 examples/cpp/include/lb.hpp $(DESTDIR)$(INCLUDEDIR)/lb.hpp
 	install -m 755 $(RELEASE_DIR)/liblb.so $(DESTDIR)$(LIBDIR)/liblb.so.$(VERSION)
@@ -58,6 +59,11 @@ install: build
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|' include/lb.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/lb.pc
+	for f in lbConfig lbConfigVersion; do \
+	    sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	        -e 's|@VERSION@|$(VERSION)|' -e 's|@MAJOR@|$(MAJOR)|' \
+	        -e 's|@LIBS_PRIVATE_CMAKE@|$(subst $(space),;,$(LIBS_PRIVATE))|' \
+	        include/$$f.cmake.in > $(DESTDIR)$(LIBDIR)/cmake/lb/$$f.cmake; done
 	@# Nothing outside DESTDIR/PREFIX is touched (no ldconfig): say what a
 	@# program needs at run time instead.
 	@echo "installed liblb into $(DESTDIR)$(LIBDIR): programs linked against liblb.so find it"
@@ -70,6 +76,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/liblb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/liblb.so.$(MAJOR)
 	rm -f $(DESTDIR)$(LIBDIR)/liblb.so $(DESTDIR)$(LIBDIR)/liblb.a
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/lb.pc
+	rm -f $(DESTDIR)$(LIBDIR)/cmake/lb/lbConfig.cmake $(DESTDIR)$(LIBDIR)/cmake/lb/lbConfigVersion.cmake
 
 cbindgen:
 	@if $(CBINDGEN) --version 2>/dev/null | grep -qx "cbindgen $(CBINDGEN_VERSION)"; then \
@@ -101,6 +108,7 @@ test: cbindgen lint
 	$(CARGO) test --workspace
 	$(CARGO) run --release --example memory_flat
 	tests/c-abi.sh
+	tests/install.sh
 	examples/nginx/test.sh
 	python3 tests/fast-path.py $(RELEASE_DIR)/liblb.so
 	tests/callgrind-pairs.sh
