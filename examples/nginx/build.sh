@@ -9,37 +9,50 @@
 #   examples/nginx/build.sh --path   only print where the module is (or fail)
 #
 # Prints the path of the .so on its last line. Needs: nginx-dev (and the -dev
-# packages it depends on), cargo. Works in build/nginx/ at the repository root.
+# packages it depends on), cargo, flock (util-linux).
 #
+# Works in build/nginx/tree/ at the repository root (for this tree's liblb.a).
 # LB_STATIC_LIB=/path/liblb.a and LB_INCLUDE_DIR=/path/include build against
-# another lb (an installed one, `make install PREFIX=...`), without cargo.
+# another lb (an installed one, `make install PREFIX=...`) without cargo, in a
+# directory of its own (build/nginx/lib-<hash>/), so that builds against
+# different libraries do not undo each other. Concurrent runs take turns (a
+# lock per directory): a test started while another one builds waits for it.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 src=/usr/share/nginx/src
-bld="$root/build/nginx"
+
+log() { echo "build.sh: $*" >&2; }
+
+if [ -n "${LB_STATIC_LIB:-}" ]; then
+    lib="$(cd "$(dirname "$LB_STATIC_LIB")" && pwd)/$(basename "$LB_STATIC_LIB")"
+    LB_INCLUDE_DIR="$(cd "${LB_INCLUDE_DIR:-$(dirname "$lib")/../include}" && pwd)"
+    export LB_STATIC_LIB="$lib" LB_INCLUDE_DIR
+    bld="$root/build/nginx/lib-$(echo "$lib $LB_INCLUDE_DIR" | md5sum | cut -c1-8)"
+else
+    lib="$root/target/release/liblb.a"
+    bld="$root/build/nginx/tree"
+fi
 so="$bld/objs/ngx_http_upstream_lb_module.so"
 
 if [ "${1:-}" = "--path" ]; then
-    [ -f "$so" ] || { echo "build.sh: $so not built" >&2; exit 1; }
+    [ -f "$so" ] || { log "$so not built"; exit 1; }
     echo "$so"
     exit 0
 fi
 
 if [ ! -f "$src/conf_flags" ]; then
-    echo "build.sh: $src/conf_flags not found: apt-get install nginx-dev" >&2
+    log "$src/conf_flags not found: apt-get install nginx-dev"
     exit 1
 fi
 
-log() { echo "build.sh: $*" >&2; }
+mkdir -p "$bld"
+exec 9> "$bld.lock"
+flock 9
 
-if [ -n "${LB_STATIC_LIB:-}" ]; then
-    lib="$LB_STATIC_LIB"
-    export LB_STATIC_LIB LB_INCLUDE_DIR="${LB_INCLUDE_DIR:-$(dirname "$lib")/../include}"
-else
+if [ -z "${LB_STATIC_LIB:-}" ]; then
     # liblb.a: cargo rebuilds only what changed, so this is quick when fresh.
-    lib="$root/target/release/liblb.a"
     log "cargo build --release -p lb --lib"
     (cd "$root" && cargo build --release -p lb --lib --quiet) >&2
 fi
@@ -47,7 +60,7 @@ fi
 # A fresh copy whenever nginx-dev changed (a new Debian revision), so that the
 # module always matches the installed nginx binary.
 stamp="$(dpkg-query -W -f='${Version}' nginx-dev 2>/dev/null || echo unknown)"
-if [ ! -f "$bld/.nginx-dev-version" ] || [ "$(cat "$bld/.nginx-dev-version")" != "$stamp" ]; then
+if [ "$(cat "$bld/.nginx-dev-version" 2>/dev/null)" != "$stamp" ]; then
     log "copying $src to $bld (nginx-dev $stamp)"
     rm -rf "$bld"
     mkdir -p "$bld"
@@ -57,9 +70,8 @@ fi
 
 cd "$bld"
 
-# configure again when the module's config file or the library changed.
-if [ ! -f objs/Makefile ] || [ "$here/config" -nt objs/Makefile ] \
-        || [ "$(cat .lb-lib 2>/dev/null)" != "$lib ${LB_INCLUDE_DIR:-}" ]; then
+# configure again when the module's config file changed.
+if [ ! -f objs/Makefile ] || [ "$here/config" -nt objs/Makefile ]; then
     log "configure"
     # shellcheck disable=SC1091
     . ./conf_flags
@@ -76,7 +88,6 @@ if [ ! -f objs/Makefile ] || [ "$here/config" -nt objs/Makefile ] \
             log "configure failed (full log: $bld/configure.log)"
             exit 1
         }
-    echo "$lib ${LB_INCLUDE_DIR:-}" > .lb-lib
     rm -f "$so"
 fi
 

@@ -65,12 +65,21 @@ cleanup() {
     fi
 }
 
+# alive PID: running, not exited (a daemonized master that exited stays a
+# zombie until init reaps it, which some containers' init does only now and
+# then).
+alive() {
+    local st
+    st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$st" ] && [ "$st" != Z ]
+}
+
 wait_gone() {
     local pid=$1 i
     [ -n "$pid" ] || return 0
-    for i in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.05
+    for i in $(seq 200); do
+        alive "$pid" || return 0
+        sleep 0.02
     done
     kill -KILL "$pid" 2>/dev/null || true
 }

@@ -22,11 +22,42 @@ check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; 
 checke() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 summary() { echo "nginx: $PASS passed, $FAIL failed"; }
 
-need_packages || { FAIL=1; summary; exit 1; }
+need_packages openssl || { FAIL=1; summary; exit 1; }
 SO="$(module_path)" || { echo "build.sh failed" >&2; FAIL=1; summary; exit 1; }
 
 setup_tmp
 start_backends 3 || { FAIL=1; summary; exit 1; }
+
+# a TLS backend, for the balancer's SSL session hooks
+TLSB="$TMP/t1"
+mkdir -p "$TLSB/tmp"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+    -keyout "$TLSB/key.pem" -out "$TLSB/cert.pem" -days 2 -subj /CN=localhost \
+    >/dev/null 2>&1 || { bad "openssl makes a test certificate"; summary; exit 1; }
+for try in 1 2 3 4 5; do
+    TPORT=$(free_port)
+    {
+        common_conf 1
+        cat <<EOF
+http {
+    access_log off;
+$(http_paths_conf)
+    server {
+        listen 127.0.0.1:$TPORT ssl;
+        ssl_certificate cert.pem;
+        ssl_certificate_key key.pem;
+        location / {
+            add_header X-Backend t1;
+            add_header X-Session-Reused \$ssl_session_reused;
+            return 200 "t1\\n";
+        }
+    }
+}
+EOF
+    } > "$TLSB/nginx.conf"
+    start_nginx "$TLSB" 2>/dev/null && break
+done
+wait_port "$TPORT"
 
 B1=127.0.0.1:${BPORT[1]}
 B2=127.0.0.1:${BPORT[2]}
@@ -36,8 +67,8 @@ PROXY="$TMP/proxy"
 PPORT=$(free_port)
 mkdir -p "$PROXY/tmp"
 
-# proxy_conf UPSTREAMS: the proxy's nginx.conf around the given upstream
-# blocks; every location passes to the upstream named by its first segment.
+# proxy_conf UPSTREAMS [LOCATIONS]: the proxy's nginx.conf around the given
+# upstream blocks; /NAME... passes to the upstream NAME.
 proxy_conf() {
     echo "load_module $SO;"
     common_conf 1
@@ -57,6 +88,7 @@ $1
         listen 127.0.0.1:$PPORT;
         location = /lb_status { lb_status; }
         location ~ ^/([a-z]+) { proxy_pass http://\$1; }
+${2:-}
     }
 }
 EOF
@@ -70,7 +102,7 @@ UPSTREAMS=$(cat <<EOF
         keepalive 16;
     }
     upstream eject {
-        lb round_robin base_ejection_ms=1000 max_ejection_ms=2000
+        lb round_robin base_ejection_ms=2000 max_ejection_ms=2000
            recovery_successes=2 trial_ratio=0.2 slow_start_window_ms=0;
         server $B1;
         server $B2;
@@ -96,10 +128,15 @@ UPSTREAMS=$(cat <<EOF
         server $B1 down;
         server $B2 down;
     }
+    upstream tls {
+        lb round_robin;
+        server 127.0.0.1:$TPORT;
+    }
 EOF
 )
 
-proxy_conf "$UPSTREAMS" > "$PROXY/nginx.conf"
+proxy_conf "$UPSTREAMS" "        location ^~ /tls { proxy_pass https://tls; }" \
+    > "$PROXY/nginx.conf"
 
 # --- nginx -t: the good configuration passes (with the max_fails warning)
 t_out="$("$NGINX" -t -p "$PROXY/" -c "$PROXY/nginx.conf" 2>&1)"
@@ -242,6 +279,14 @@ check "outcome: 3 backend 503s counted as failures ($errs)" \
 check "outcome: the client that left counted as cancelled ($canc)" \
     grep -q "requests 1 successes 0 failures 0 cancelled 1 expired 0 in_flight 0" <<<"$canc"
 
+# --- TLS: nginx calls the balancer's set_session/save_session on every
+# connection; without keepalive here, each request is a new TLS connection
+out="$(curl -s -o /dev/null -w '%{http_code} %header{x-session-reused}\n' \
+    "http://127.0.0.1:$PPORT/tls?n=[1-10]")"
+check "TLS backend: 10 answered 200" [ "$(awk '$1 == 200' <<<"$out" | wc -l)" = 10 ]
+check "TLS backend: the saved session is reused ($(grep -c ' r$' <<<"$out") of 10)" \
+    [ "$(grep -c ' r$' <<<"$out")" -ge 8 ]
+
 # --- every server down: nothing to select, nginx answers 502 at once
 out="$(get /gone 2)"
 check "all servers down: 502" [ "$(awk '$1 == 502' <<<"$out" | wc -l)" = 2 ]
@@ -249,8 +294,8 @@ check "all servers down: 502" [ "$(awk '$1 == 502' <<<"$out" | wc -l)" = 2 ]
 # --- the status page
 status="$(curl -s -D "$TMP/h" "http://127.0.0.1:$PPORT/lb_status")"
 check "lb_status: text/plain" grep -qi "content-type: text/plain" "$TMP/h"
-check "lb_status: names lb, the worker and 6 upstreams" \
-    grep -q "^lb [0-9.]*, worker [0-9]*, upstreams 6$" <<<"$status"
+check "lb_status: names lb, the worker and 7 upstreams" \
+    grep -q "^lb [0-9.]*, worker [0-9]*, upstreams 7$" <<<"$status"
 check "lb_status: weighted stats (400 requests, 400 successes)" \
     grep -q "requests 400 successes 400 failures 0" <<<"$status"
 check "lb_status: per-instance health of weighted" \
