@@ -59,6 +59,9 @@ install: build
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
 	    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|' include/lb.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/lb.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(LIBS_PRIVATE)|' include/lb-static.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/lb-static.pc
 	for f in lbConfig lbConfigVersion; do \
 	    sed -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 	        -e 's|@VERSION@|$(VERSION)|' -e 's|@MAJOR@|$(MAJOR)|' \
@@ -75,7 +78,7 @@ uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/lb.h $(DESTDIR)$(INCLUDEDIR)/lb.hpp
 	rm -f $(DESTDIR)$(LIBDIR)/liblb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/liblb.so.$(MAJOR)
 	rm -f $(DESTDIR)$(LIBDIR)/liblb.so $(DESTDIR)$(LIBDIR)/liblb.a
-	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/lb.pc
+	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/lb.pc $(DESTDIR)$(LIBDIR)/pkgconfig/lb-static.pc
 	rm -f $(DESTDIR)$(LIBDIR)/cmake/lb/lbConfig.cmake $(DESTDIR)$(LIBDIR)/cmake/lb/lbConfigVersion.cmake
 
 cbindgen:
@@ -109,6 +112,7 @@ test: cbindgen lint
 	$(CARGO) run --release --example memory_flat
 	tests/c-abi.sh
 	tests/install.sh
+	tests/go-outside.sh
 	examples/nginx/test.sh
 	python3 tests/fast-path.py $(RELEASE_DIR)/liblb.so
 	tests/callgrind-pairs.sh

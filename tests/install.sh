@@ -24,7 +24,7 @@ if make -s install PREFIX="$prefix" >"$tmp/install.log" 2>&1; then ok "make inst
 cache_after=$(md5sum /etc/ld.so.cache 2>/dev/null || echo none)
 [ "$cache_before" = "$cache_after" ] && ok "ld.so.cache unchanged" || bad "ld.so.cache changed"
 for f in include/lb.h include/lb.hpp lib/liblb.a lib/liblb.so lib/pkgconfig/lb.pc \
-    lib/cmake/lb/lbConfig.cmake lib/cmake/lb/lbConfigVersion.cmake; do
+    lib/pkgconfig/lb-static.pc lib/cmake/lb/lbConfig.cmake lib/cmake/lb/lbConfigVersion.cmake; do
     [ -e "$prefix/$f" ] || bad "missing $f"
 done
 ok "installed files present"

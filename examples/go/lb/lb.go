@@ -20,7 +20,6 @@
 package lb
 
 /*
-#cgo pkg-config: lb
 #include <stdlib.h>
 #include <lb.h>
 */
