@@ -217,6 +217,7 @@ type Stats struct {
 	StrategySwitches uint64
 	AdaptiveTrials   uint64
 	Ejections        uint64 // since 1.3
+	EventsDropped    uint64 // events the full queue dropped (lb_poll_events); since 1.3
 }
 
 // Health is one instance's state.
@@ -539,6 +540,7 @@ func (b *Balancer) Stats() (Stats, error) {
 		StrategySwitches: uint64(s.strategy_switches),
 		AdaptiveTrials:   uint64(s.adaptive_trials),
 		Ejections:        uint64(s.ejections),
+		EventsDropped:    uint64(s.events_dropped),
 	}, nil
 }
 
