@@ -20,7 +20,10 @@ fn health_cfg() -> Config {
 /// Fails `id` `n` times in a row through round robin (others succeed).
 fn fail(b: &lb::Balancer, id: u64, n: usize) {
     let mut done = 0;
-    while done < n {
+    for _ in 0..10_000 {
+        if done == n {
+            return;
+        }
         let p = b.select().unwrap();
         let failed = p.instance_id() == id;
         let outcome = if failed {
@@ -31,6 +34,7 @@ fn fail(b: &lb::Balancer, id: u64, n: usize) {
         b.report(&p, outcome, 100).unwrap();
         done += failed as usize;
     }
+    assert_eq!(done, n, "instance {id} stopped being picked");
 }
 
 /// Succeeds picks until `id` has taken `n` (its trials).
@@ -113,9 +117,36 @@ fn an_adaptive_switch_is_an_event() {
         .unwrap();
         clock.advance_us(500);
     }
-    let switches: Vec<_> = b
-        .poll_events(100)
-        .into_iter()
+    // Then ejection turns on: instance 3 is ejected, and later recovers.
+    b.update_config(|c| {
+        c.consecutive_failures = 2;
+        c.min_samples = 10;
+        c.base_ejection_ms = 1_000;
+        c.recovery_successes = 2;
+        c.trial_ratio = 1.0;
+    })
+    .unwrap();
+    // Its failures so far eject it at once (success rate, at the next pass);
+    // after the cool-down its trials (every select offers one) succeed.
+    for _ in 0..100 {
+        if !healthy(&b, 3) {
+            break;
+        }
+        cycle(&b, Outcome::Success, 10_000);
+        clock.advance_ms(1);
+    }
+    assert!(!healthy(&b, 3), "ejected");
+    clock.advance_ms(1_100);
+    for _ in 0..100 {
+        if healthy(&b, 3) {
+            break;
+        }
+        cycle(&b, Outcome::Success, 10_000);
+    }
+    assert!(healthy(&b, 3), "recovered");
+    let events = b.poll_events(100);
+    let switches: Vec<_> = events
+        .iter()
         .filter(|e| e.kind == EventKind::StrategySwitched)
         .collect();
     assert_eq!(
@@ -126,6 +157,17 @@ fn an_adaptive_switch_is_an_event() {
     let first = switches.first().expect("a switch");
     assert_eq!(first.from, Some(Strategy::LeastConnections));
     assert_eq!(first.to, Some(Strategy::WeightedResponseTime));
+    // The switch, the ejection and the recovery, in that order and in time.
+    let at = |kind: EventKind| events.iter().position(|e| e.kind == kind).unwrap();
+    let (switch, ejected, recovered) = (
+        at(EventKind::StrategySwitched),
+        at(EventKind::Ejected),
+        at(EventKind::Recovered),
+    );
+    assert!(switch < ejected && ejected < recovered, "{events:?}");
+    assert_eq!(events[ejected].instance_id, 3);
+    assert_eq!(events[recovered].instance_id, 3);
+    assert!(events.windows(2).all(|w| w[0].time_us <= w[1].time_us));
 }
 
 #[test]
