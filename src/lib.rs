@@ -41,15 +41,16 @@ mod strategy;
 pub mod sync;
 mod types;
 
+pub use balancer::EVENT_QUEUE_CAPACITY;
 pub use balancer::{Balancer, PickGuard, MAX_LATENCY_US};
 pub use clock::{Clock, ManualClock, MonotonicClock};
 pub use config::Config;
 pub use error::Error;
 pub use hash::hash_bytes;
 pub use instance::IN_FLIGHT_MAX;
-pub use balancer::EVENT_QUEUE_CAPACITY;
 pub use types::{
-    Event, EventKind, HealthState, HealthStatus, Instance, LoadBalancerStats, Outcome, Pick, Strategy,
+    Event, EventKind, HealthState, HealthStatus, Instance, LoadBalancerStats, Outcome, Pick,
+    Strategy,
 };
 
 /// The README's Rust example, compiled and run as a doc test.

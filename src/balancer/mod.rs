@@ -27,8 +27,8 @@ use crate::strategy::Picker;
 use crate::sync::{AtomicU64, Mutex, Ordering};
 use crate::types::Strategy;
 
-use expiry::ExpiryClock;
 use events::Events;
+use expiry::ExpiryClock;
 use graveyard::Graveyard;
 use keyed_load::KeyedLoad;
 use maintenance::Maintenance;
