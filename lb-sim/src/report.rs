@@ -41,7 +41,7 @@ impl ScenarioResult {
             if r.success_rate < top - 0.005 - 1e-12 {
                 continue;
             }
-            if best.map_or(true, |b| r.latency_ms.p99 < self.results[b].latency_ms.p99) {
+            if best.is_none_or(|b| r.latency_ms.p99 < self.results[b].latency_ms.p99) {
                 best = Some(i);
             }
         }

@@ -709,7 +709,7 @@ pub fn suggest<'k>(typed: &str, known: &[&'k str]) -> Option<&'k str> {
             .count();
         let shorter = typed_l.len().min(k.len());
         let close = d <= 2 || (prefix >= 3 && (prefix == shorter || prefix >= 4));
-        if close && best.map_or(true, |(bd, _)| d < bd) {
+        if close && best.is_none_or(|(bd, _)| d < bd) {
             best = Some((d, k));
         }
     }

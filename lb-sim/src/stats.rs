@@ -98,7 +98,7 @@ impl AdaptiveRun {
         let settled = self.ran.is_empty() || switches > self.switches;
         self.switches = switches;
         self.trials = trials;
-        if settled && self.ran.last().map_or(true, |s| s.strategy != running) {
+        if settled && self.ran.last().is_none_or(|s| s.strategy != running) {
             if let Some(last) = self.ran.last_mut() {
                 last.to_s = at_s;
             }
