@@ -12,7 +12,8 @@
 #
 # Scenarios:
 #   1  four equal backends, no delay (the proxy's own cost)
-#   2  four backends, one 10x slower (echo_sleep 0.001 / 0.01)
+#   2  four backends, one 10x slower (echo_sleep 0.001 / 0.01; SLOW_DELAYS
+#      and CONNS_SLOW change the delays and wrk's connections)
 #   3  four backends, one answers 503 from the middle of each run on: its
 #      location tests for a file in its prefix (`if (-f .../fail)`), which
 #      the bench creates halfway through the run and removes after it
@@ -31,6 +32,8 @@
 #   RUN_S=3 RUNS=5 WARM_S=1 CONNS=64 THREADS=1 SCENARIOS="1 2 3 4" \
 #   WORKERS="1 2" VARIANTS="rr lc ..." examples/nginx/bench.sh
 #   RELOAD_ONLY=1 examples/nginx/bench.sh          (only the reload check)
+#   REQUEST_LOG=1 ...   latency columns from the proxy's access log
+#                       ($request_time, 1 ms steps) instead of wrk's
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -46,6 +49,9 @@ SCENARIOS=${SCENARIOS:-1 2 3 4}
 WORKERS=${WORKERS:-1 2}
 VARIANTS=${VARIANTS:-rr lc r2 lb_rr lb_lr lb_pe lb_wrt lb_ad}
 RELOADS=${RELOADS:-5}
+# scenario 2: the fast and the slow backend's delay, and wrk's connections
+SLOW_DELAYS=${SLOW_DELAYS:-0.001 0.01}
+CONNS_SLOW=${CONNS_SLOW:-$CONNS}
 
 need_packages wrk || exit 1
 SO="$(module_path)" || exit 1
@@ -61,6 +67,11 @@ line_of() {
         lb_pe)  echo "lb peak_ewma;" ;;
         lb_wrt) echo "lb weighted_response_time;" ;;
         lb_ad)  echo "lb adaptive;" ;;
+        # not in the default list: lb's latency outlier ejection at 5x the
+        # median instead of its default 10x (scenario 2's slow backend is
+        # exactly 10x)
+        lb_wrt5) echo "lb weighted_response_time latency_outlier_ratio=5;" ;;
+        lb_pe5)  echo "lb peak_ewma latency_outlier_ratio=5;" ;;
     esac
 }
 label_of() {
@@ -76,7 +87,8 @@ label_of() {
 scenario_setup() {
     case $1 in
         1) DELAYS=(0 0 0 0);                WEIGHTS=(1 1 1 1); PATH_=/ ;;
-        2) DELAYS=(0.001 0.001 0.001 0.01); WEIGHTS=(1 1 1 1); PATH_=/ ;;
+        2) set -- $SLOW_DELAYS
+           DELAYS=("$1" "$1" "$1" "$2");    WEIGHTS=(1 1 1 1); PATH_=/ ;;
         3) DELAYS=(0 0 0 0);                WEIGHTS=(1 1 1 1); PATH_=/flip ;;
         4) DELAYS=(0 0 0 0);                WEIGHTS=(3 1 1 1); PATH_=/ ;;
     esac
@@ -84,7 +96,8 @@ scenario_setup() {
 scenario_name() {
     case $1 in
         1) echo "(1) four equal backends, no delay" ;;
-        2) echo "(2) one of four backends 10x slower (1 ms vs 10 ms)" ;;
+        2) set -- $SLOW_DELAYS
+           echo "(2) one of four backends 10x slower ($1 s vs $2 s, wrk -c$CONNS_SLOW)" ;;
         3) echo "(3) one of four backends answers 503 from mid-run on" ;;
         4) echo "(4) weights 3:1:1:1, no delay" ;;
     esac
@@ -120,7 +133,12 @@ proxy_conf() {
     common_conf "$workers"
     cat <<EOF
 http {
-    access_log off;
+$( if [ -n "${REQUEST_LOG:-}" ]; then
+    echo '    log_format rt $request_time;'
+    echo '    access_log access.log rt buffer=256k;'
+else
+    echo '    access_log off;'
+fi )
 $(http_paths_conf)
     upstream backends {
         $(line_of "$variant")
@@ -184,7 +202,8 @@ one_run() {
         # halfway through the run, backend 4 starts answering 503
         ( sleep "$(awk -v s="$secs" 'BEGIN { print s / 2 }')"; touch "${BDIR[4]}/fail" ) &
     fi
-    out="$(wrk -t"$THREADS" -c"$CONNS" -d"${secs}s" --latency -s "$TMP/report.lua" \
+    out="$(wrk -t"$THREADS" -c"$( [ "$SCEN" = 2 ] && echo "$CONNS_SLOW" || echo "$CONNS")" \
+        -d"${secs}s" --latency -s "$TMP/report.lua" \
         "http://127.0.0.1:$PPORT$PATH_" 2>&1)"
     wait
     t1=$(proxy_ticks)
@@ -192,6 +211,18 @@ one_run() {
     for i in 1 2 3 4; do after[$i]=$(counter "${BPORT[$i]}"); done
     res="$(grep '^RESULT' <<<"$out")"
     [ -n "$res" ] || { echo "wrk failed: $out" >&2; return 1; }
+    if [ -n "${REQUEST_LOG:-}" ]; then
+        # the latency of each request as the proxy saw it, without wrk's
+        # correction for coordinated omission (see the README): the log is
+        # complete once the proxy has stopped
+        stop_nginx "$PROXY"
+        res="$(sort -g "$PROXY/access.log" | awk -v r="$res" '
+            { v[NR] = $1 }
+            function at(q,  i) { i = int(q * NR); if (i < q * NR) i++; if (i < 1) i = 1; return v[i] * 1e6 }
+            END { split(r, f, " "); f[4] = at(0.5); f[5] = at(0.99); f[6] = at(0.999)
+                  for (i = 1; i <= 11; i++) printf "%s%s", f[i], (i < 11 ? " " : "\n") }')"
+        rm -f "$PROXY/access.log"
+    fi
     # shares: each backend's requests (less the counter reads) over the sum
     awk -v b1="${before[1]}" -v b2="${before[2]}" -v b3="${before[3]}" -v b4="${before[4]}" \
         -v a1="${after[1]}" -v a2="${after[2]}" -v a3="${after[3]}" -v a4="${after[4]}" \
@@ -258,6 +289,10 @@ echo '```'
 echo
 echo "load at start: $(uptime | sed 's/.*load average/load average/')"
 
+if [ -n "${NO_RELOAD:-}" ]; then
+    reload_check() { :; }
+fi
+
 if [ -n "${RELOAD_ONLY:-}" ]; then
     reload_check lb_pe
     reload_check rr
@@ -279,7 +314,7 @@ for SCEN in $SCENARIOS; do
             done
         done
         echo
-        echo "### $(scenario_name "$SCEN"), worker_processes $W"
+        echo "### $(scenario_name "$SCEN"), worker_processes $W$( [ -n "${REQUEST_LOG:-}" ] && echo ", latency per request at the proxy (\$request_time)")"
         echo
         echo "| variant | req/s | req/s min-max | proxy CPU us/req | p50 ms | p99 ms | p99.9 ms | non-2xx | socket errors | b1 % | b2 % | b3 % | b4 % |"
         echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"

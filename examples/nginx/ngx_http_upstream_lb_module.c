@@ -1056,7 +1056,8 @@ ngx_http_upstream_lb_key(ngx_conf_t *cf, ngx_http_upstream_lb_srv_conf_t *lcf,
     }
 
     if (lcf->key) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "duplicate \"key=\" in \"lb\"");
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate \"key=\" in \"lb\"");
         return NGX_CONF_ERROR;
     }
 
