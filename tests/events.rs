@@ -17,26 +17,6 @@ fn health_cfg() -> Config {
     }
 }
 
-/// Fails `id` `n` times in a row through round robin (others succeed).
-fn fail(b: &lb::Balancer, id: u64, n: usize) {
-    let mut done = 0;
-    for _ in 0..10_000 {
-        if done == n {
-            return;
-        }
-        let p = b.select().unwrap();
-        let failed = p.instance_id() == id;
-        let outcome = if failed {
-            Outcome::Failure
-        } else {
-            Outcome::Success
-        };
-        b.report(&p, outcome, 100).unwrap();
-        done += failed as usize;
-    }
-    assert_eq!(done, n, "instance {id} stopped being picked");
-}
-
 /// Succeeds picks until `id` has taken `n` (its trials).
 fn succeed_on(b: &lb::Balancer, id: u64, n: usize) {
     let mut done = 0;

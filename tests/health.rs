@@ -16,24 +16,6 @@ fn cfg() -> Config {
     }
 }
 
-/// Reports failures on `id` until it has taken `n` of them.
-fn fail(b: &lb::Balancer, id: u64, n: usize) {
-    let mut done = 0;
-    for _ in 0..10_000 {
-        if done == n {
-            return;
-        }
-        let p = b.select().unwrap();
-        if p.instance_id() == id {
-            b.report(&p, Outcome::Failure, 100).unwrap();
-            done += 1;
-        } else {
-            b.report(&p, Outcome::Success, 100).unwrap();
-        }
-    }
-    assert_eq!(done, n, "instance {id} stopped being picked");
-}
-
 /// Picks until `id` is chosen (a trial), and reports it with `outcome`.
 fn trial(b: &lb::Balancer, id: u64, outcome: Outcome) -> bool {
     for _ in 0..100 {

@@ -45,3 +45,22 @@ pub fn settled(b: &Balancer) -> lb::LoadBalancerStats {
     );
     s
 }
+
+/// Reports failures on `id` until it has taken `n` of them (every other pick
+/// succeeds).
+pub fn fail(b: &Balancer, id: u64, n: usize) {
+    let mut done = 0;
+    for _ in 0..10_000 {
+        if done == n {
+            return;
+        }
+        let p = b.select().expect("select");
+        if p.instance_id() == id {
+            b.report(&p, Outcome::Failure, 100).expect("report");
+            done += 1;
+        } else {
+            b.report(&p, Outcome::Success, 100).expect("report");
+        }
+    }
+    assert_eq!(done, n, "instance {id} stopped being picked");
+}
