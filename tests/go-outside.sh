@@ -10,8 +10,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 if [ -d /usr/local/go/bin ]; then PATH=$PATH:/usr/local/go/bin; fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# A fixed place, not a fresh temporary directory: Go's build cache keeps the
+# package's cgo link flags, with pkg-config's absolute path to liblb.a in them,
+# so a path that changes from run to run would leave a stale one behind.
+tmp=$root/build/go-outside
+rm -rf "$tmp"
+mkdir -p "$tmp"
 passed=0
 failed=0
 ok() { passed=$((passed + 1)); echo "ok   $*"; }
