@@ -10,12 +10,15 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 if [ -d /usr/local/go/bin ]; then PATH=$PATH:/usr/local/go/bin; fi
-# A fixed place, not a fresh temporary directory: Go's build cache keeps the
-# package's cgo link flags, with pkg-config's absolute path to liblb.a in them,
-# so a path that changes from run to run would leave a stale one behind.
+# Go's build cache keeps a cgo package's link flags, with pkg-config's absolute
+# path to liblb.a in them, without keying on pkg-config's output: a cache shared
+# with earlier installs could link a liblb.a that is gone. So the builds here use
+# a cache of their own, under the build directory (kept between runs: the same
+# prefix each time).
 tmp=$root/build/go-outside
-rm -rf "$tmp"
+rm -rf "$tmp/prefix" "$tmp/app"
 mkdir -p "$tmp"
+export GOCACHE=$tmp/gocache
 passed=0
 failed=0
 ok() { passed=$((passed + 1)); echo "ok   $*"; }
