@@ -72,6 +72,7 @@ line_of() {
         # exactly 10x)
         lb_wrt5) echo "lb weighted_response_time latency_outlier_ratio=5;" ;;
         lb_pe5)  echo "lb peak_ewma latency_outlier_ratio=5;" ;;
+        lb_ad5)  echo "lb adaptive latency_outlier_ratio=5;" ;;
     esac
 }
 label_of() {
