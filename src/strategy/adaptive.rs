@@ -93,46 +93,49 @@ impl Measure {
 /// 1% of requests to a member five times slower from one that does not; the p99
 /// can.
 fn tail_ratio(set: &SetView<'_>, median_us: f64) -> f64 {
-    let mut total = 0u64;
-    let mut max_latency = 0.0f64;
-    for m in set.members.iter() {
-        let done = window_completed(&m.state);
-        total += done;
-        if done > 0 {
-            max_latency = max_latency.max(latency_estimate(&m.state, median_us));
-        }
-    }
-    if total == 0 || max_latency <= 0.0 {
+    let total: u64 = set.members.iter().map(|m| window_completed(&m.state)).sum();
+    if total == 0 {
         return TAIL_RATIO_ALIKE;
     }
-    let (mut mean, mut lo, mut hi) = (0.0, 0.0, max_latency * TAIL_RATIO_ALIKE);
-    for m in set.members.iter() {
-        let w = window_completed(&m.state) as f64 / total as f64;
-        mean += w * latency_estimate(&m.state, median_us);
+    let mix = set.members.iter().map(|m| {
+        (
+            window_completed(&m.state) as f64 / total as f64,
+            latency_estimate(&m.state, median_us),
+        )
+    });
+    let (mean, p99) = mixture_mean_p99(mix);
+    if mean > 0.0 {
+        p99 / mean
+    } else {
+        TAIL_RATIO_ALIKE
+    }
+}
+
+/// The mean and the p99 of a mixture of exponentials, given as (weight, mean)
+/// pairs with weights summing to 1; (0, 0) when no pair has both.
+fn mixture_mean_p99(mix: impl Iterator<Item = (f64, f64)> + Clone) -> (f64, f64) {
+    let mix = mix.filter(|&(w, l)| w > 0.0 && l > 0.0);
+    let (mut mean, mut max_latency) = (0.0, 0.0f64);
+    for (w, l) in mix.clone() {
+        mean += w * l;
+        max_latency = max_latency.max(l);
+    }
+    if max_latency <= 0.0 {
+        return (0.0, 0.0);
     }
     // P(latency > x) = sum of w_i exp(-x / L_i) falls from 1 to below 1% on
     // [0, max L ln 100]: bisect for 1%.
+    let (mut lo, mut hi) = (0.0, max_latency * TAIL_RATIO_ALIKE);
     for _ in 0..40 {
         let x = (lo + hi) / 2.0;
-        let tail: f64 = set
-            .members
-            .iter()
-            .map(|m| {
-                let w = window_completed(&m.state) as f64 / total as f64;
-                w * libm::exp(-x / latency_estimate(&m.state, median_us))
-            })
-            .sum();
+        let tail: f64 = mix.clone().map(|(w, l)| w * libm::exp(-x / l)).sum();
         if tail > 0.01 {
             lo = x;
         } else {
             hi = x;
         }
     }
-    if mean > 0.0 {
-        hi / mean
-    } else {
-        TAIL_RATIO_ALIKE
-    }
+    (mean, hi)
 }
 
 /// `tail_ratio` of alike members: the p99 of an exponential over its mean.
@@ -203,18 +206,25 @@ impl Default for AdaptiveEval {
     }
 }
 
-/// Predicted mean cost of strategy `s` on the selectable members: each member's
-/// latency estimate weighted by the share `s` would give it.
+/// Predicted cost of strategy `s` on the selectable members, in the currency the
+/// windows are judged in: the p99 of the members' latency estimates (each taken
+/// as exponential) mixed by the shares `s` would give them. Pricing the tail
+/// rules out a candidate that would send a slow member more traffic even where
+/// the mean barely moves.
 pub(crate) fn predicted_cost(set: &SetView<'_>, s: Strategy, outlook: &Outlook) -> f64 {
-    let (mut num, mut den) = (0.0, 0.0);
-    for &i in set.selectable.iter() {
-        let i = i as usize;
-        let share = predicted_share(s, set, i, outlook);
-        num += share * latency_estimate(&set.members[i].state, outlook.median_us);
-        den += share;
-    }
-    if den > 0.0 {
-        num / den
+    let shares = || {
+        set.selectable.iter().map(move |&i| {
+            let i = i as usize;
+            (
+                predicted_share(s, set, i, outlook),
+                latency_estimate(&set.members[i].state, outlook.median_us),
+            )
+        })
+    };
+    let total: f64 = shares().map(|(w, _)| w).sum();
+    // NaN shares (no selectable member) price as never worth a trial.
+    if total > 0.0 {
+        mixture_mean_p99(shares().map(|(w, l)| (w / total, l))).1
     } else {
         f64::INFINITY
     }
@@ -410,3 +420,7 @@ impl AdaptiveEval {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "adaptive_tests.rs"]
+mod tests;
