@@ -4,9 +4,10 @@
 //! ratio from one run. See BENCHMARKS.md for the commands and the results.
 //!
 //! Groups:
-//! - `single_<strategy>`: one thread, n = 4, 64, 1024 instances (least
-//!   connections adds `bare_scan`, a scan for the minimum over counters laid out
-//!   as lb lays out its per-instance state).
+//! - `single_<strategy>`: one thread, n = 4, 64, 1024 instances, lb's Rust API,
+//!   its C ABI and the baseline taking turns in blocks within every sample
+//!   (`rotated`; least connections adds `bare_scan`, a scan for the minimum over
+//!   counters laid out as lb lays out its per-instance state).
 //! - `two_threads_64`: two threads running the pair at once on one balancer of 64
 //!   instances (`iter_custom` + `Barrier`; time per pair per thread).
 //! - `writer_1ms_64`: the pair while a writer thread replaces the set every
@@ -17,8 +18,10 @@
 //! `LB_BENCH_QUICK=1 cargo bench --bench balancer` runs every group with short
 //! measurement times (under two minutes once built).
 
+use std::cell::RefCell;
 use std::hint::black_box;
 use std::mem::MaybeUninit;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -512,31 +515,109 @@ fn note_adaptive(label: &str, lb: &Balancer) {
 
 // ---- group 1: one thread ----
 
+/// Pairs per block of the one-thread rotation (about 0.2 ms).
+const ROTATION_BLOCK: u64 = 10_000;
+
+/// The contestants of a one-thread group, in `rotated`'s order.
+const CONTESTANTS: [&str; 3] = ["lb_rust", "lb_c", "mutex"];
+
+/// Times `iters` pairs of contestant `timed`, in blocks that each follow a block
+/// of every other contestant: the contestants take turns within every sample, so
+/// a slow phase of the machine (this one has phases of a second or more at 20-40%
+/// above its usual time per pair) falls on all of them alike. Every whole block
+/// of every contestant is timed, and each turn (one block of each) goes into
+/// `turns` as time per pair: the paired comparison, from the same moments.
+fn rotated(
+    iters: u64,
+    timed: usize,
+    turns: &RefCell<Vec<[f64; 3]>>,
+    run: &impl Fn(usize, u64),
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let k = left.min(ROTATION_BLOCK);
+        let mut turn = [0.0; 3];
+        for (which, slot) in turn.iter_mut().enumerate() {
+            let start = Instant::now();
+            run((timed + 1 + which) % CONTESTANTS.len(), k);
+            let t = start.elapsed();
+            *slot = t.as_nanos() as f64 / k as f64;
+            if which == CONTESTANTS.len() - 1 {
+                total += t;
+            }
+        }
+        // Back into contestant order: the timed one ran last.
+        turn.rotate_right(timed + 1);
+        if k == ROTATION_BLOCK {
+            turns.borrow_mut().push(turn);
+        }
+        left -= k;
+    }
+    total
+}
+
+/// Where criterion writes (`CRITERION_HOME`, else `<target>/criterion`).
+fn criterion_home() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR").unwrap_or_else(|| "target".into());
+    PathBuf::from(target).join("criterion")
+}
+
+/// Writes the paired medians of one group's turns: each contestant's median time
+/// per pair over the turns, and the median over turns of each lb contestant's
+/// time over the baseline's in the same turn. `benches/table.py` reads them.
+fn write_paired(group: &str, n: usize, turns: &[[f64; 3]]) {
+    let median = |mut v: Vec<f64>| -> f64 {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let of = |i: usize| median(turns.iter().map(|t| t[i]).collect());
+    let ratio = |i: usize| median(turns.iter().map(|t| t[i] / t[2]).collect());
+    let json = format!(
+        "{{\"turns\": {}, \"lb_rust_ns\": {:.3}, \"lb_c_ns\": {:.3}, \"mutex_ns\": {:.3}, \"lb_rust_over_mutex\": {:.4}, \"lb_c_over_mutex\": {:.4}}}\n",
+        turns.len(),
+        of(0),
+        of(1),
+        of(2),
+        ratio(0),
+        ratio(1)
+    );
+    eprintln!("    paired {group}/{n}: {}", json.trim_end());
+    let dir = criterion_home().join(group).join("paired");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join(format!("{n}.json")), json);
+    }
+}
+
 fn single(c: &mut Criterion) {
     for strategy in Strategy::ALL {
-        let mut g = c.benchmark_group(format!("single_{}", strategy.name()));
+        let group = format!("single_{}", strategy.name());
+        let mut g = c.benchmark_group(&group);
         g.throughput(Throughput::Elements(1));
         for n in SIZES {
             let lb = rust_lb(strategy, n);
-            g.bench_with_input(BenchmarkId::new("lb_rust", n), &n, |b, _| {
-                b.iter(|| pair_rust(black_box(&lb)))
-            });
+            let h = CLb::new(strategy, n);
+            let m = mutex_lb(strategy, n);
+            let run = |which: usize, k: u64| match which {
+                0 => (0..k).for_each(|_| pair_rust(black_box(&lb))),
+                1 => (0..k).for_each(|_| pair_c(black_box(h.ptr()))),
+                _ => (0..k).for_each(|_| pair_mutex(black_box(&m))),
+            };
+            let turns = RefCell::new(Vec::new());
+            for (i, id) in CONTESTANTS.iter().enumerate() {
+                g.bench_with_input(BenchmarkId::new(*id, n), &n, |b, _| {
+                    b.iter_custom(|iters| rotated(iters, i, &turns, &run))
+                });
+            }
+            write_paired(&group, n, &turns.borrow());
             if strategy == Strategy::Adaptive {
                 note_adaptive(&format!("lb_rust/{n}"), &lb);
             }
-            drop(lb);
-
-            let h = CLb::new(strategy, n);
-            g.bench_with_input(BenchmarkId::new("lb_c", n), &n, |b, _| {
-                b.iter(|| pair_c(black_box(h.ptr())))
-            });
-            drop(h);
-
-            let m = mutex_lb(strategy, n);
-            g.bench_with_input(BenchmarkId::new("mutex", n), &n, |b, _| {
-                b.iter(|| pair_mutex(black_box(&m)))
-            });
             black_box(m.totals());
+            drop((lb, h, m));
 
             if strategy == Strategy::LeastConnections {
                 check_bare_scan();

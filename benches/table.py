@@ -25,6 +25,16 @@ for dirpath, _, files in os.walk(root):
         e = json.load(f)
     med[(b["group_id"], b["function_id"], b["value_str"])] = e["median"]["point_estimate"]
 
+# The one-thread groups' paired medians (written by the bench beside criterion's
+# results): the same turns of the rotation for every contestant.
+paired = {}  # (group, n) -> dict
+for s in os.listdir(root) if os.path.isdir(root) else []:
+    d = os.path.join(root, s, "paired")
+    if os.path.isdir(d):
+        for f in os.listdir(d):
+            with open(os.path.join(d, f)) as fh:
+                paired[(s, f[: -len(".json")])] = json.load(fh)
+
 
 def get(group, function, value):
     return med.get((group, function, value))
@@ -65,6 +75,20 @@ for s in STRATEGIES:
         scan = get(g, "bare_scan", n)
         out.append(
             f"| {s} | {n} | {ns(c)} | {ns(r)} | {ns(m)} | {ratio(c, m)} | {ns(scan) if scan else ''} |"
+        )
+
+out.append("\n### 1b. the same, paired: median over the rotation's turns (one block of each, back to back)\n")
+out.append("| strategy | n | turns | lb C ABI | lb Rust API | Mutex baseline | lb C / Mutex | lb Rust / Mutex |")
+out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+for s in STRATEGIES:
+    for n in SIZES:
+        p = paired.get((f"single_{s}", n))
+        if p is None:
+            out.append(f"| {s} | {n} | - | - | - | - | - | - |")
+            continue
+        out.append(
+            f"| {s} | {n} | {p['turns']} | {ns(p['lb_c_ns'])} | {ns(p['lb_rust_ns'])} | {ns(p['mutex_ns'])} "
+            f"| {p['lb_c_over_mutex']:.2f}x | {p['lb_rust_over_mutex']:.2f}x |"
         )
 
 out.append("\n### 2. two threads at once on one balancer of 64 (median per pair per thread)\n")
@@ -131,5 +155,15 @@ for s in STRATEGIES:
     ok = None if worst is None else worst > 1
     shown = f"{worst:.2f}x (worst n)" if worst is not None else "-"
     out.append(f"| {s}: faster than Mutex, 1 thread (Mutex / lb C) | {shown} | {verdict(ok)} |")
+
+O1 = ["round_robin", "weighted_response_time", "adaptive", "least_request", "peak_ewma"]
+cells = [(s, n, api) for s in O1 for n in SIZES for api in ("lb_c", "lb_rust")]
+crit = [get(f"single_{s}", api, n) is not None and get(f"single_{s}", "mutex", n) is not None
+        and get(f"single_{s}", api, n) < get(f"single_{s}", "mutex", n) for s, n, api in cells]
+pair = [(f"single_{s}", n) in paired and paired[(f"single_{s}", n)][f"{api}_over_mutex"] < 1
+        for s, n, api in cells]
+out.append(f"| every O(1) strategy faster than Mutex, 1 thread, n = 4, 64, 1024, both APIs (criterion medians) "
+           f"| {sum(crit)} of {len(cells)} cells | {verdict(all(crit))} |")
+out.append(f"| the same, paired medians of the rotation | {sum(pair)} of {len(cells)} cells | {verdict(all(pair))} |")
 
 print("\n".join(out))
