@@ -12,8 +12,8 @@
 //!   time, as lb does) and keeps a per-window latency mean.
 //!
 //! `select_key` (for the keyed benchmarks) looks the key up in a table of Maglev's
-//! default size (65,537 slots, filled slot by slot across the instances) and
-//! reports like the others.
+//! default size (65,537 slots, filled slot by slot across the instances, made by
+//! the first keyed select after a change of the set) and reports like the others.
 //!
 //! It does no health tracking and no pick expiry, which lb does, so the comparison
 //! favours the baseline.
@@ -132,12 +132,9 @@ impl MutexBalancer {
         st.generation += 1;
         st.rr_table = build_rr_table(&st.instances);
         st.rr_cursor = 0;
-        let n = st.instances.len() as u32;
-        st.key_table = if n == 0 {
-            Vec::new()
-        } else {
-            (0..65_537u32).map(|s| s % n).collect()
-        };
+        // Keyed selection's table is made by the first keyed select after a change,
+        // so replacing the set costs no more for the plain strategies than they need.
+        st.key_table.clear();
         st.rebuild_alias();
     }
 
@@ -146,10 +143,14 @@ impl MutexBalancer {
     #[allow(dead_code)]
     pub fn select_key(&self, key: u64) -> Option<BasePick> {
         let mut st = self.state.lock().unwrap();
-        let len = st.key_table.len();
-        if len == 0 {
+        let n = st.instances.len() as u32;
+        if n == 0 {
             return None;
         }
+        if st.key_table.is_empty() {
+            st.key_table = (0..65_537u32).map(|s| s % n).collect();
+        }
+        let len = st.key_table.len();
         let mut k = key;
         k ^= k >> 33;
         k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
