@@ -87,7 +87,9 @@ fn concrete() -> Vec<&'static str> {
 /// backend degrades at 300 requests per second, Peak EWMA reacts within a sample,
 /// while adaptive's windows of 2000 requests (6.7 s there) let it move to Peak
 /// EWMA only 8 s after the change, and its p99 is 8.3% above Peak EWMA's. That
-/// one is held to 10%, a known gap (BENCHMARKS.md).
+/// one is held to 10%, a known gap (BENCHMARKS.md); on that scenario the seed
+/// alone moves the p99 by more than that gap, and averaged over 20 seeds adaptive
+/// is within 5% (`adaptive_is_within_5_percent_of_the_best_averaged_over_seeds_..`).
 #[test]
 fn adaptive_stays_close_to_the_best_strategy_everywhere() {
     for sc in suite().unwrap() {
@@ -151,6 +153,39 @@ fn load_aware_strategies_avoid_the_fast_failing_backend() {
 /// At 90% load on a heterogeneous fleet least connections beats weighted response
 /// time clearly; adaptive, starting on weighted response time, moves to it within
 /// a few windows and stays.
+/// Where a backend degrades (04), one run's p99 moves by several milliseconds with
+/// the seed, and between runs of the same strategy that differ only in how their
+/// random streams are consumed: over seeds 4-23 Peak EWMA's p99 spans 42.4-49.1 ms
+/// (the bundled seed, 4, gives its lowest), and Peak EWMA run through adaptive's
+/// dispatch from the start gives 47.3 ms on seed 4. Measured over those 20 seeds:
+/// Peak EWMA 45.33 ms on average, adaptive 46.55 (+2.7%), weighted response time
+/// 46.70. Averaged over the seeds, adaptive stays within 5% of every strategy.
+#[test]
+fn adaptive_is_within_5_percent_of_the_best_averaged_over_seeds_when_a_backend_degrades() {
+    let base = find("04-");
+    const SEEDS: u64 = 20;
+    let mean_p99 = |strategy: &str| -> f64 {
+        (0..SEEDS)
+            .map(|k| {
+                let mut sc = base.clone();
+                sc.seed = base.seed + k;
+                run_one(&sc, strategy).latency_ms.p99
+            })
+            .sum::<f64>()
+            / SEEDS as f64
+    };
+    let (best, best_p99) = concrete()
+        .into_iter()
+        .map(|s| (s, mean_p99(s)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap();
+    let ad = mean_p99("adaptive");
+    assert!(
+        ad <= best_p99 * 1.05,
+        "adaptive's mean p99 {ad:.2} ms vs {best} {best_p99:.2} ms over {SEEDS} seeds"
+    );
+}
+
 #[test]
 fn adaptive_moves_to_least_connections_on_the_heterogeneous_fleet() {
     let sc = find("05-");
