@@ -85,11 +85,8 @@ pub extern "C" fn lb_get_all_health(
         if all.len() > capacity {
             return Err(LB_STATUS_BUFFER_TOO_SMALL);
         }
-        for (i, health) in all.iter().enumerate() {
-            // SAFETY: i < all.len() <= capacity, and the caller passes `capacity`
-            // writable elements.
-            unsafe { ptr::write_unaligned(out.add(i), lb_health::from(health)) };
-        }
+        // SAFETY: all.len() <= capacity writable elements (the caller's).
+        unsafe { write_array(out, all.iter().map(lb_health::from)) };
         Ok(())
     })
 }
@@ -171,11 +168,9 @@ pub extern "C" fn lb_poll_events(
         non_null(count)?;
         check_array(buf, capacity)?;
         let events = lb.balancer.poll_events(capacity);
-        for (i, e) in events.iter().enumerate() {
-            // SAFETY: i < events.len() <= capacity, and the caller passes
-            // `capacity` writable elements.
-            unsafe { ptr::write_unaligned(buf.add(i), lb_event::from(e)) };
-        }
+        // SAFETY: poll_events returns at most `capacity` events, and the caller
+        // passes `capacity` writable elements.
+        unsafe { write_array(buf, events.iter().map(lb_event::from)) };
         // SAFETY: not NULL; the caller passes a writable size_t.
         unsafe { ptr::write_unaligned(count, events.len()) };
         Ok(())
@@ -236,4 +231,16 @@ pub extern "C" fn lb_get_option(
         unsafe { ptr::write_unaligned(value, current) };
         Ok(())
     })
+}
+
+/// Writes `items` to `out[0..]`, element by element (the caller's array need not
+/// be aligned).
+///
+/// # Safety
+/// `out` points to at least as many writable elements as `items` yields.
+unsafe fn write_array<T>(out: *mut T, items: impl Iterator<Item = T>) {
+    for (i, item) in items.enumerate() {
+        // SAFETY: i is below the number of items, which the caller vouches for.
+        unsafe { ptr::write_unaligned(out.add(i), item) };
+    }
 }
