@@ -200,6 +200,17 @@ fn adaptive_moves_to_least_connections_on_the_heterogeneous_fleet() {
     );
 }
 
+/// With one backend 5x slower every other strategy would send it more of the
+/// traffic than weighted response time does; priced by the tail, as its windows are
+/// judged, adaptive tries none of them (priced by the mean, it tried Peak EWMA,
+/// switched, and went back 13 s later).
+#[test]
+fn adaptive_tries_nothing_where_its_model_prices_every_other_strategy_out() {
+    let sc = find("02-");
+    let a = run_one(&sc, "adaptive").adaptive.expect("timeline");
+    assert_eq!((a.trials, a.switches), (0, 0), "{}", a.describe());
+}
+
 /// Where the strategies do about equally (a uniform fleet), adaptive tries the
 /// others now and then and settles on none of them.
 #[test]

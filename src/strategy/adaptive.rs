@@ -93,43 +93,41 @@ impl Measure {
 /// 1% of requests to a member five times slower from one that does not; the p99
 /// can.
 fn tail_ratio(set: &SetView<'_>, median_us: f64) -> f64 {
-    let total: u64 = set.members.iter().map(|m| window_completed(&m.state)).sum();
-    if total == 0 {
-        return TAIL_RATIO_ALIKE;
-    }
-    let mix = set.members.iter().map(|m| {
-        (
-            window_completed(&m.state) as f64 / total as f64,
-            latency_estimate(&m.state, median_us),
-        )
-    });
-    let (mean, p99) = mixture_mean_p99(mix);
-    if mean > 0.0 {
-        p99 / mean
-    } else {
-        TAIL_RATIO_ALIKE
+    let mix: Vec<(f64, f64)> = set
+        .members
+        .iter()
+        .map(|m| {
+            (
+                window_completed(&m.state) as f64,
+                latency_estimate(&m.state, median_us),
+            )
+        })
+        .collect();
+    match mixture_mean_p99(&mix) {
+        (mean, p99) if mean > 0.0 => p99 / mean,
+        _ => TAIL_RATIO_ALIKE,
     }
 }
 
 /// The mean and the p99 of a mixture of exponentials, given as (weight, mean)
-/// pairs with weights summing to 1; (0, 0) when no pair has both.
-fn mixture_mean_p99(mix: impl Iterator<Item = (f64, f64)> + Clone) -> (f64, f64) {
-    let mix = mix.filter(|&(w, l)| w > 0.0 && l > 0.0);
-    let (mut mean, mut max_latency) = (0.0, 0.0f64);
-    for (w, l) in mix.clone() {
-        mean += w * l;
-        max_latency = max_latency.max(l);
-    }
-    if max_latency <= 0.0 {
+/// pairs (the weights need not sum to 1; pairs without a positive weight and
+/// latency, NaN included, are left out); (0, 0) when none is left.
+fn mixture_mean_p99(mix: &[(f64, f64)]) -> (f64, f64) {
+    let kept = || mix.iter().copied().filter(|&(w, l)| w > 0.0 && l > 0.0);
+    let total: f64 = kept().map(|(w, _)| w).sum();
+    // Every kept weight is positive: a total of 0 means none was kept.
+    if total <= 0.0 {
         return (0.0, 0.0);
     }
-    // P(latency > x) = sum of w_i exp(-x / L_i) falls from 1 to below 1% on
-    // [0, max L ln 100]: bisect for 1%.
+    let mean = kept().map(|(w, l)| w * l).sum::<f64>() / total;
+    let max_latency = kept().map(|(_, l)| l).fold(0.0, f64::max);
+    // P(latency > x) = sum of w_i exp(-x / L_i) / total falls from 1 to below 1%
+    // on [0, max L ln 100]: bisect for 1%.
     let (mut lo, mut hi) = (0.0, max_latency * TAIL_RATIO_ALIKE);
     for _ in 0..40 {
         let x = (lo + hi) / 2.0;
-        let tail: f64 = mix.clone().map(|(w, l)| w * libm::exp(-x / l)).sum();
-        if tail > 0.01 {
+        let tail: f64 = kept().map(|(w, l)| w * libm::exp(-x / l)).sum();
+        if tail > 0.01 * total {
             lo = x;
         } else {
             hi = x;
@@ -212,21 +210,21 @@ impl Default for AdaptiveEval {
 /// rules out a candidate that would send a slow member more traffic even where
 /// the mean barely moves.
 pub(crate) fn predicted_cost(set: &SetView<'_>, s: Strategy, outlook: &Outlook) -> f64 {
-    let shares = || {
-        set.selectable.iter().map(move |&i| {
+    let mix: Vec<(f64, f64)> = set
+        .selectable
+        .iter()
+        .map(|&i| {
             let i = i as usize;
             (
                 predicted_share(s, set, i, outlook),
                 latency_estimate(&set.members[i].state, outlook.median_us),
             )
         })
-    };
-    let total: f64 = shares().map(|(w, _)| w).sum();
-    // NaN shares (no selectable member) price as never worth a trial.
-    if total > 0.0 {
-        mixture_mean_p99(shares().map(|(w, l)| (w / total, l))).1
-    } else {
-        f64::INFINITY
+        .collect();
+    // No share to price (no selectable member): never worth a trial.
+    match mixture_mean_p99(&mix) {
+        (mean, p99) if mean > 0.0 => p99,
+        _ => f64::INFINITY,
     }
 }
 
