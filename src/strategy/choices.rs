@@ -32,6 +32,10 @@ pub(crate) struct Draws {
     count: usize,
     /// Every selectable member has the same weight.
     equal: bool,
+    /// Every member is selectable, in order (`idx[i] == i`), so a draw is a
+    /// member's index without the load from `idx` (one dependent load fewer
+    /// before the in-flight words are read).
+    identity: bool,
 }
 
 /// Uniform in 0..n (n > 0) from the top half of `r`, as `Picker::below`.
@@ -55,11 +59,13 @@ impl Draws {
             table.rebuild(&weights, &mut Scratch::default());
             table
         });
+        let identity = idx.iter().enumerate().all(|(p, &i)| p == i as usize);
         Draws {
             idx,
             alias,
             count: (set.cfg.choice_count as usize).clamp(2, MAX_CHOICES),
             equal,
+            identity,
         }
     }
 
@@ -140,6 +146,9 @@ impl Draws {
             }
         };
         debug_assert!(a < n && b < n);
+        if self.identity {
+            return Some((a, b));
+        }
         // SAFETY: a and b are below n, the length of `idx`: a uniform draw is
         // floor(r32 * m / 2^32) < m for m = n or n - 1 (plus at most 1 for b, so
         // b < n), and an alias table over `idx` returns a position below its length.

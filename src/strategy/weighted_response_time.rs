@@ -102,7 +102,7 @@ impl Choose for WeightedResponseTime {
 fn draw_two(table: &AliasTable, ctx: &mut PickCtx<'_>) -> (usize, usize) {
     // Both random words first, so the table is read after the generator's state
     // is written.
-    let (r1, r2) = (ctx.picker.next_u64(), ctx.picker.next_u64());
+    let (r1, r2) = ctx.picker.next_two();
     let a = table.pick(r1);
     let mut b = table.pick(r2);
     // (The table spans every member: with one selectable among several this
