@@ -14,7 +14,8 @@
 #                             tests), the memory check, tests/c-abi.sh, the nginx module's
 #                             tests (examples/nginx/test.sh), no panic site in the unguarded request path
 #                             (tests/fast-path.py),
-#                             instructions per pair with many balancers (callgrind),
+#                             instructions per pair with many balancers and each strategy's
+#                             instruction budget (callgrind),
 #                             ThreadSanitizer on the C stress program, a one-minute
 #                             fuzz run, the loom models
 #   make fuzz FUZZ_SECONDS=N  the fuzzer alone, for N seconds (default 60)
@@ -116,6 +117,7 @@ test: cbindgen lint
 	examples/nginx/test.sh
 	python3 tests/fast-path.py $(RELEASE_DIR)/liblb.so
 	tests/callgrind-pairs.sh
+	tests/instruction-budget.sh
 	tests/tsan.sh
 	fuzz/run.sh $(FUZZ_SECONDS)
 	loom-tests/run.sh

@@ -4,11 +4,15 @@
 # twice under callgrind (PAIRS_LO and PAIRS_HI pairs) and the difference is divided
 # by the difference in pairs, so set-up cancels. Instruction counts do not depend on
 # the machine's load, unlike times; use this to check the budget on a noisy machine.
+# The program runs on a virtual clock (see benches/instructions.c), 30 ns per pair
+# unless NS_PER_READ says otherwise (NS_PER_READ / 8 per pair), so neither does the
+# time-driven work on the request path.
 #
 #   benches/instructions.sh                     strategies 0..3, n = 4 64 1024
 #   STRATEGIES="0 2" SIZES="64" benches/instructions.sh
 #   STRATEGIES="6 6:125 7" benches/instructions.sh   Maglev (lb_select_key), with a
 #                                                    hash balance factor of 125, ring hash
+#   NS_PER_READ=80000 benches/instructions.sh          10 us per pair: sparse traffic
 #
 # Needs valgrind and a C compiler. Prints one table (markdown).
 set -euo pipefail
