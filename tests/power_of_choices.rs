@@ -308,3 +308,29 @@ fn peak_ewma_does_not_starve_a_member_whose_default_is_above_the_fleet() {
     let s = shares(&b, 3, 6_000, |_| 1_000);
     assert!(s[2] > 0.2, "shares {s:?}");
 }
+
+/// A member left out of the selectable set (here marked down by an active health
+/// check) is never drawn: the draws map positions in the selectable set to
+/// members, also when that set is not the first members in order. Equal weights
+/// draw uniformly, unequal ones through the alias table; both are checked.
+#[test]
+fn a_member_marked_down_is_never_drawn() {
+    for strategy in [Strategy::LeastRequest, Strategy::PeakEwma] {
+        for weighted in [false, true] {
+            let (b, _clock) = manual(cfg(strategy));
+            let set: Vec<Instance> = (1..=4)
+                .map(|id| Instance {
+                    weight: if weighted { id as u32 } else { 1 },
+                    ..Instance::new(id)
+                })
+                .collect();
+            b.set_instances(&set).unwrap();
+            b.set_health_score(2, 0.0).unwrap();
+            assert!(!healthy(&b, 2), "{strategy:?}: a score of 0 takes it out");
+            let picks = (0..2000)
+                .filter(|_| cycle(&b, Outcome::Success, 1000) == 2)
+                .count();
+            assert_eq!(picks, 0, "{strategy:?}, weighted {weighted}");
+        }
+    }
+}

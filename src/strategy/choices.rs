@@ -32,9 +32,10 @@ pub(crate) struct Draws {
     count: usize,
     /// Every selectable member has the same weight.
     equal: bool,
-    /// Every member is selectable, in order (`idx[i] == i`), so a draw is a
-    /// member's index without the load from `idx` (one dependent load fewer
-    /// before the in-flight words are read).
+    /// The selectable members are the first members in order (`idx[i] == i`, as
+    /// when every member is selectable), so a draw is a member's index without
+    /// the load from `idx` (one dependent load fewer before the in-flight words
+    /// are read).
     identity: bool,
 }
 
