@@ -21,9 +21,10 @@ if [ $# -gt 0 ]; then
 else
     # The whole suite runs as two processes side by side, one test at a time each.
     # Every loom execution maps and unmaps its threads' stacks, and two test threads
-    # of one process contend on its address space: on a 2-vCPU machine the suite took
-    # 430 s with libtest's two threads, 370 s with one, and 208 s as two processes.
-    # The first shard holds the three largest models but one, the second the rest.
+    # of one process contend on its address space: on a 2-vCPU machine the tests took
+    # 430 s with libtest's two threads and 370 s with one; as these two processes,
+    # 134 s with the build. The first shard holds models 1 and 6 (two of the three
+    # largest) and 3, the second the rest (7, the third largest, among them).
     cargo test --release --no-run 2>&1 | tee target/loom-build.log
     status=${PIPESTATUS[0]}
     bin=$(sed -n 's/.*Executable .*(\(.*\))$/\1/p' target/loom-build.log | tail -1)
