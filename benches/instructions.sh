@@ -13,6 +13,7 @@
 #   STRATEGIES="6 6:125 7" benches/instructions.sh   Maglev (lb_select_key), with a
 #                                                    hash balance factor of 125, ring hash
 #   NS_PER_READ=80000 benches/instructions.sh          10 us per pair: sparse traffic
+#   LINK=shared benches/instructions.sh         the same program linked against liblb.so
 #
 # Needs valgrind and a C compiler. Prints one table (markdown).
 set -euo pipefail
@@ -28,8 +29,21 @@ TARGET=${CARGO_TARGET_DIR:-target}
 OUT=build/instructions
 mkdir -p "$OUT"
 LIBS=$(sed -n 's/^LIBS_PRIVATE ?= //p' Makefile)
-$CC -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/instructions.c \
-    "$TARGET/release/liblb.a" $LIBS -o "$OUT/instructions"
+case ${LINK:-static} in
+static)
+    $CC -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/instructions.c \
+        "$TARGET/release/liblb.a" $LIBS -o "$OUT/instructions"
+    ;;
+shared)
+    # The program finds liblb.so.MAJOR (its SONAME) next to itself, through its rpath.
+    major=$(sed -n 's/^version *= *"\([0-9]*\)\..*/\1/p' Cargo.toml | head -n 1)
+    cp "$TARGET/release/liblb.so" "$OUT/liblb.so.$major"
+    ln -sf "liblb.so.$major" "$OUT/liblb.so"
+    $CC -std=c11 -O2 -Wall -Wextra -Werror -Iinclude benches/instructions.c \
+        -L"$OUT" -llb -Wl,-rpath,'$ORIGIN' -o "$OUT/instructions"
+    ;;
+*) echo "LINK must be static or shared"; exit 2 ;;
+esac
 
 instructions() { # STRATEGY[:FACTOR] N PAIRS -> total instructions of the run
     local strategy=${1%%:*} factor=0

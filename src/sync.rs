@@ -41,6 +41,9 @@ pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 #[cfg(not(loom))]
 pub(crate) use atomic_float::AtomicF64;
 
+#[cfg(not(loom))]
+mod thread_slot;
+
 /// Per-object thread-local storage: one `T` for each thread that uses the object,
 /// all dropped with it, so state kept per (thread, balancer) needs no global table
 /// and no eviction. Normally `thread_local::ThreadLocal` (a lookup is a thread id
@@ -55,12 +58,9 @@ pub(crate) struct PerThread<T: Send> {
     values: thread_local::ThreadLocal<T>,
 }
 
-#[cfg(not(loom))]
-std::thread_local! {
-    /// The object this thread used last (its id) and this thread's value in it.
-    static LAST_USED: std::cell::Cell<(u64, *const ())> =
-        const { std::cell::Cell::new((0, std::ptr::null())) };
-}
+// The object this thread used last (its id) and this thread's value in it live
+// in `thread_slot`, one thread-local word pair reached without a call even from a
+// shared library.
 
 #[cfg(not(loom))]
 impl<T: Send> PerThread<T> {
@@ -75,7 +75,7 @@ impl<T: Send> PerThread<T> {
     /// This thread's value, made by `create` on its first use.
     #[inline(always)]
     pub(crate) fn get_or(&self, create: impl FnOnce() -> T) -> &T {
-        let (id, value) = LAST_USED.with(std::cell::Cell::get);
+        let (id, value) = thread_slot::get();
         if id == self.id {
             // SAFETY: the pointer was stored by `get_or_slow` of this very object
             // (ids are never reused) on this thread, and points into `values`,
@@ -89,7 +89,7 @@ impl<T: Send> PerThread<T> {
     /// thread-local read and a compare, nothing that can panic or allocate.
     #[inline(always)]
     pub(crate) fn cached(&self) -> Option<&T> {
-        let (id, value) = LAST_USED.with(std::cell::Cell::get);
+        let (id, value) = thread_slot::get();
         // SAFETY: as in `get_or`.
         (id == self.id).then(|| unsafe { &*value.cast::<T>() })
     }
@@ -98,7 +98,7 @@ impl<T: Send> PerThread<T> {
     #[inline(never)]
     fn get_or_slow(&self, create: impl FnOnce() -> T) -> &T {
         let value = self.values.get_or(create);
-        LAST_USED.with(|c| c.set((self.id, (value as *const T).cast())));
+        thread_slot::set(self.id, (value as *const T).cast());
         value
     }
 

@@ -179,7 +179,7 @@ step ffi-unit ffi_unit
 step install install_stage
 step pkg-config pkg_config_one_liner
 make -C examples/c clean >/dev/null # relink against the libraries just installed
-for t in client-shared client-static layout layout-cxx bad-input reliability stress; do
+for t in client-shared client-static layout layout-cxx bad-input reliability stress dlopen; do
     step "c-$t" make -C examples/c "run-$t" ${STRESS_OPS:+STRESS_OPS=$STRESS_OPS}
 done
 if [ "${LB_SKIP_CPP:-0}" = 1 ]; then
