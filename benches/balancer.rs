@@ -8,6 +8,9 @@
 //!   its C ABI and the baseline taking turns in blocks within every sample
 //!   (`rotated`; least connections adds `bare_scan`, a scan for the minimum over
 //!   counters laid out as lb lays out its per-instance state).
+//! - `shared_library_64`: one thread, 64 instances, the C ABI pair through
+//!   `liblb.so` loaded with `dlopen` (`shared_lib/`), the same pair linked in, and
+//!   the baseline, taking turns as in `single_<strategy>`.
 //! - `two_threads_64`: two threads running the pair at once on one balancer of 64
 //!   instances (`iter_custom` + `Barrier`; time per pair per thread).
 //! - `writer_1ms_64`: the pair while a writer thread replaces the set every
@@ -37,6 +40,8 @@ use lb::{Balancer, Config, Instance, Outcome, Strategy};
 
 mod baseline;
 use baseline::MutexBalancer;
+mod shared_lib;
+use shared_lib::SharedLb;
 
 const SIZES: [usize; 3] = [4, 64, 1024];
 
@@ -570,6 +575,12 @@ fn criterion_home() -> PathBuf {
 /// per pair over the turns, and the median over turns of each lb contestant's
 /// time over the baseline's in the same turn. `benches/table.py` reads them.
 fn write_paired(group: &str, n: usize, turns: &[[f64; 3]]) {
+    write_paired_as(group, &n.to_string(), turns, ["lb_rust", "lb_c"]);
+}
+
+/// `write_paired` for contestants `names` (the two lb ones, in turn order) and
+/// the baseline, to `<group>/paired/<label>.json`.
+fn write_paired_as(group: &str, label: &str, turns: &[[f64; 3]], names: [&str; 2]) {
     // A filter that left this group's benchmarks out leaves its file alone.
     if turns.is_empty() {
         return;
@@ -580,8 +591,9 @@ fn write_paired(group: &str, n: usize, turns: &[[f64; 3]]) {
     };
     let of = |i: usize| median(turns.iter().map(|t| t[i]).collect());
     let ratio = |i: usize| median(turns.iter().map(|t| t[i] / t[2]).collect());
+    let [a, b] = names;
     let json = format!(
-        "{{\"turns\": {}, \"lb_rust_ns\": {:.3}, \"lb_c_ns\": {:.3}, \"mutex_ns\": {:.3}, \"lb_rust_over_mutex\": {:.4}, \"lb_c_over_mutex\": {:.4}}}\n",
+        "{{\"turns\": {}, \"{a}_ns\": {:.3}, \"{b}_ns\": {:.3}, \"mutex_ns\": {:.3}, \"{a}_over_mutex\": {:.4}, \"{b}_over_mutex\": {:.4}}}\n",
         turns.len(),
         of(0),
         of(1),
@@ -589,10 +601,10 @@ fn write_paired(group: &str, n: usize, turns: &[[f64; 3]]) {
         ratio(0),
         ratio(1)
     );
-    eprintln!("    paired {group}/{n}: {}", json.trim_end());
+    eprintln!("    paired {group}/{label}: {}", json.trim_end());
     let dir = criterion_home().join(group).join("paired");
     if std::fs::create_dir_all(&dir).is_ok() {
-        let _ = std::fs::write(dir.join(format!("{n}.json")), json);
+        let _ = std::fs::write(dir.join(format!("{label}.json")), json);
     }
 }
 
@@ -633,6 +645,72 @@ fn single(c: &mut Criterion) {
         }
         g.finish();
     }
+}
+
+// ---- group 1c: the C ABI pair through liblb.so ----
+
+/// The pair of `pair_c` through the shared library's functions.
+#[inline(always)]
+fn pair_so(so: &SharedLb, lb: *mut lb_balancer) {
+    let mut pick = MaybeUninit::<lb_pick>::uninit();
+    // SAFETY: a live handle of the library; `pick` is written on success.
+    unsafe {
+        let status = (so.select)(lb, pick.as_mut_ptr());
+        if status != LB_STATUS_OK {
+            panic!("lb_select (liblb.so): status {status}");
+        }
+        let id = (*pick.as_ptr()).instance_id;
+        let status = (so.report)(lb, pick.as_ptr(), LB_OUTCOME_SUCCESS, latency_of(id));
+        if status != LB_STATUS_OK {
+            panic!("lb_report (liblb.so): status {status}");
+        }
+    }
+}
+
+/// One thread, n = 64: the C ABI pair through `liblb.so` (loaded with `dlopen`),
+/// the same pair linked in (as `liblb.a` links it) and the baseline, taking turns
+/// as in `single`.
+fn shared_library(c: &mut Criterion) {
+    const N: usize = 64;
+    let so = match SharedLb::open() {
+        Ok(so) => so,
+        Err(why) => {
+            eprintln!("shared_library_64: skipped: {why}");
+            return;
+        }
+    };
+    let mut g = c.benchmark_group("shared_library_64");
+    g.throughput(Throughput::Elements(1));
+    for strategy in Strategy::ALL {
+        if matches!(
+            strategy,
+            Strategy::LeastConnections | Strategy::Maglev | Strategy::RingHash
+        ) {
+            continue;
+        }
+        let name = strategy.name();
+        let shared = so.balancer(strategy as u32, &c_set_of(&set_of(N, 1)));
+        let h = CLb::new(strategy, N);
+        let m = mutex_lb(strategy, N);
+        let run = |which: usize, k: u64| match which {
+            0 => (0..k).for_each(|_| pair_so(&so, black_box(shared.ptr))),
+            1 => (0..k).for_each(|_| pair_c(black_box(h.ptr()))),
+            _ => (0..k).for_each(|_| pair_mutex(black_box(&m))),
+        };
+        let turns = RefCell::new(Vec::new());
+        for (i, id) in ["lb_so", "lb_c", "mutex"].iter().enumerate() {
+            g.bench_function(BenchmarkId::new(*id, name), |b| {
+                b.iter_custom(|iters| rotated(iters, i, &turns, &run))
+            });
+        }
+        write_paired_as(
+            "shared_library_64",
+            name,
+            &turns.borrow(),
+            ["lb_so", "lb_c"],
+        );
+    }
+    g.finish();
 }
 
 // ---- group 2: two threads on one balancer ----
@@ -856,6 +934,6 @@ fn scaling(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = config();
-    targets = floor, single, two_threads, writer_1ms, set_instances, scaling
+    targets = floor, single, shared_library, two_threads, writer_1ms, set_instances, scaling
 }
 criterion_main!(benches);

@@ -91,6 +91,18 @@ for s in STRATEGIES:
             f"| {p['lb_c_over_mutex']:.2f}x | {p['lb_rust_over_mutex']:.2f}x |"
         )
 
+out.append("\n### 1c. one thread, 64 instances: the C ABI pair through liblb.so (dlopen) and linked in, paired\n")
+out.append("| strategy | turns | liblb.so | linked in | Mutex baseline | liblb.so / linked in | liblb.so / Mutex |")
+out.append("|---|---:|---:|---:|---:|---:|---:|")
+for s in STRATEGIES:
+    p = paired.get(("shared_library_64", s))
+    if p is None:
+        continue
+    out.append(
+        f"| {s} | {p['turns']} | {ns(p['lb_so_ns'])} | {ns(p['lb_c_ns'])} | {ns(p['mutex_ns'])} "
+        f"| {p['lb_so_ns'] / p['lb_c_ns']:.2f}x | {p['lb_so_over_mutex']:.2f}x |"
+    )
+
 out.append("\n### 2. two threads at once on one balancer of 64 (median per pair per thread)\n")
 out.append("| strategy | lb C ABI | lb Rust API | Mutex baseline | Mutex / lb C (speed-up) |")
 out.append("|---|---:|---:|---:|---:|")
