@@ -41,6 +41,8 @@ pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
 #[cfg(not(loom))]
 pub(crate) use atomic_float::AtomicF64;
 
+// The object this thread used last (its id) and this thread's value in it: one
+// thread-local word pair, reached without a call even from a shared library.
 #[cfg(not(loom))]
 mod thread_slot;
 
@@ -57,10 +59,6 @@ pub(crate) struct PerThread<T: Send> {
     id: u64,
     values: thread_local::ThreadLocal<T>,
 }
-
-// The object this thread used last (its id) and this thread's value in it live
-// in `thread_slot`, one thread-local word pair reached without a call even from a
-// shared library.
 
 #[cfg(not(loom))]
 impl<T: Send> PerThread<T> {
