@@ -18,8 +18,11 @@
 //!   costs nothing to rule out. Of the rest, the one priced lowest is tried.
 //! - **Trials are short and cut short.** A trial lasts half a window, and ends
 //!   at once when, after `TRIAL_MIN_REQUESTS`, its cost is over `ABORT_RATIO`
-//!   times the incumbent's (it would have to win by the hysteresis). A candidate that loses waits twice as many windows as last
-//!   time before its next trial (up to `2^MAX_BACKOFF`).
+//!   times the incumbent's (it would have to win by the hysteresis). A candidate
+//!   that loses waits twice as many windows as last time before its next trial
+//!   (up to `2^MAX_BACKOFF`), unless the model's price of it against the
+//!   incumbent falls by `REPRICE` below what it was when it lost: the members'
+//!   latencies moved, so the verdict of its last trial no longer stands.
 //! - **Switching.** A trial that costs less than the incumbent's last window by the
 //!   hysteresis (`adaptive_hysteresis`) makes the candidate the incumbent. After
 //!   one window for the queues the old strategy left to drain, its next window
@@ -50,6 +53,9 @@ const TRIAL_MIN_REQUESTS: u64 = 100;
 const ABORT_RATIO: f64 = 1.05;
 /// A candidate the model prices above the incumbent by this factor is not tried.
 const PRUNE_RATIO: f64 = 1.1;
+/// A loser is tried again before its backoff is over when the model's price of
+/// it against the incumbent's has fallen by this fraction since it lost.
+const REPRICE: f64 = 0.05;
 /// A losing candidate waits 2^backoff windows, backoff at most this.
 const MAX_BACKOFF: u32 = 6;
 /// Weight of the newest window in the incumbent's running average cost.
@@ -162,6 +168,8 @@ enum Phase {
     Trial {
         challenger: Strategy,
         incumbent_cost: f64,
+        /// The model's price of the challenger over the incumbent's when it began.
+        relative_price: f64,
     },
 }
 
@@ -177,6 +185,9 @@ pub(crate) struct AdaptiveEval {
     /// and its backoff exponent.
     next_try: [u64; CONCRETE.len()],
     backoff: [u32; CONCRETE.len()],
+    /// Per strategy: the model's price of it over the incumbent's when it last
+    /// lost a trial (`-inf` when it has not, or lost a confirming window).
+    lost_at_price: [f64; CONCRETE.len()],
     /// The incumbent's running average window cost, and whether the last window
     /// rose clearly above it.
     reference: Option<f64>,
@@ -197,6 +208,7 @@ impl Default for AdaptiveEval {
             windows: 0,
             next_try: [FIRST_TRIAL_WINDOW; CONCRETE.len()],
             backoff: [0; CONCRETE.len()],
+            lost_at_price: [f64::NEG_INFINITY; CONCRETE.len()],
             reference: None,
             risen: false,
             confirm: None,
@@ -284,6 +296,7 @@ impl AdaptiveEval {
             Phase::Trial {
                 challenger,
                 incumbent_cost,
+                relative_price,
             } => {
                 let cost = self.cost(obs, TRIAL_MIN_REQUESTS);
                 let losing = cost.is_some_and(|c| c > incumbent_cost * ABORT_RATIO);
@@ -306,7 +319,7 @@ impl AdaptiveEval {
                     dispatch.count_switch();
                     return;
                 }
-                self.lose(challenger);
+                self.lose(challenger, relative_price);
                 dispatch.run(challenger, self.incumbent);
             }
             Phase::Measuring => {
@@ -328,7 +341,7 @@ impl AdaptiveEval {
                     if cost > previous_cost * (1.0 - cfg.adaptive_hysteresis) {
                         // The switch did not hold up over a whole window.
                         let from = self.incumbent;
-                        self.lose(from);
+                        self.lose(from, f64::NEG_INFINITY);
                         if dispatch.switch(from, previous) {
                             self.incumbent = previous;
                             self.reference = Some(previous_cost);
@@ -378,10 +391,17 @@ impl AdaptiveEval {
         let incumbent_price = predicted_cost(&obs.set, self.incumbent, &outlook);
         let mut best: Option<(Strategy, f64)> = None;
         for (k, &s) in CONCRETE.iter().enumerate() {
-            if s == self.incumbent || self.next_try[k] > self.windows {
+            if s == self.incumbent {
                 continue;
             }
             let price = predicted_cost(&obs.set, s, &outlook);
+            // A loser waits out its backoff unless the model now prices it clearly
+            // better against the incumbent than when it lost: the members'
+            // latencies moved, and the verdict of its last trial is stale.
+            let repriced = price < incumbent_price * self.lost_at_price[k] * (1.0 - REPRICE);
+            if self.next_try[k] > self.windows && !repriced {
+                continue;
+            }
             // NaN prices (no selectable member) are never tried.
             let affordable = price <= incumbent_price * PRUNE_RATIO;
             if !affordable {
@@ -391,7 +411,7 @@ impl AdaptiveEval {
                 best = Some((s, price));
             }
         }
-        let Some((challenger, _)) = best else {
+        let Some((challenger, best_price)) = best else {
             return;
         };
         if !dispatch.begin_trial(self.incumbent, challenger) {
@@ -400,12 +420,14 @@ impl AdaptiveEval {
         self.phase = Phase::Trial {
             challenger,
             incumbent_cost: cost,
+            relative_price: best_price / incumbent_price,
         };
     }
 
     /// A candidate lost: it waits twice as long as last time.
-    fn lose(&mut self, s: Strategy) {
+    fn lose(&mut self, s: Strategy, relative_price: f64) {
         if let Some(k) = slot(s) {
+            self.lost_at_price[k] = relative_price;
             self.backoff[k] = (self.backoff[k] + 1).min(MAX_BACKOFF);
             self.next_try[k] = self.windows + (1u64 << self.backoff[k]);
         }
