@@ -37,6 +37,7 @@
 //! does not flap (a switch must win a trial and then a confirming window).
 
 use super::dispatch::Dispatch;
+use super::tail_model::{mixture_mean_p99, TAIL_RATIO_ALIKE};
 use super::{predicted_share, slot, Outlook, SetView, CONCRETE};
 use crate::config::Config;
 use crate::load::latency_estimate;
@@ -114,36 +115,6 @@ fn tail_ratio(set: &SetView<'_>, median_us: f64) -> f64 {
         _ => TAIL_RATIO_ALIKE,
     }
 }
-
-/// The mean and the p99 of a mixture of exponentials, given as (weight, mean)
-/// pairs (the weights need not sum to 1; pairs without a positive weight and
-/// latency, NaN included, are left out); (0, 0) when none is left.
-fn mixture_mean_p99(mix: &[(f64, f64)]) -> (f64, f64) {
-    let kept = || mix.iter().copied().filter(|&(w, l)| w > 0.0 && l > 0.0);
-    let total: f64 = kept().map(|(w, _)| w).sum();
-    // Every kept weight is positive: a total of 0 means none was kept.
-    if total <= 0.0 {
-        return (0.0, 0.0);
-    }
-    let mean = kept().map(|(w, l)| w * l).sum::<f64>() / total;
-    let max_latency = kept().map(|(_, l)| l).fold(0.0, f64::max);
-    // P(latency > x) = sum of w_i exp(-x / L_i) / total falls from 1 to below 1%
-    // on [0, max L ln 100]: bisect for 1%.
-    let (mut lo, mut hi) = (0.0, max_latency * TAIL_RATIO_ALIKE);
-    for _ in 0..40 {
-        let x = (lo + hi) / 2.0;
-        let tail: f64 = kept().map(|(w, l)| w * libm::exp(-x / l)).sum();
-        if tail > 0.01 * total {
-            lo = x;
-        } else {
-            hi = x;
-        }
-    }
-    (mean, hi)
-}
-
-/// `tail_ratio` of alike members: the p99 of an exponential over its mean.
-const TAIL_RATIO_ALIKE: f64 = 4.605_170_185_988_092;
 
 /// Requests `state` completed since its window began.
 fn window_completed(state: &crate::instance::InstanceState) -> u64 {

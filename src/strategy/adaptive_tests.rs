@@ -34,3 +34,32 @@ fn nothing_to_mix_is_zero() {
         (0.0, 0.0)
     );
 }
+
+/// The p99 solves "1% of the mixture's weight lies above it", to 1e-9, on
+/// mixtures from alike members to one member a thousand times slower carrying
+/// 0.1% of the traffic.
+#[test]
+fn the_p99_leaves_one_percent_above_it() {
+    let mixes: [&[(f64, f64)]; 4] = [
+        &[(1.0, 10.0)],
+        &[(98.0, 10.0), (2.0, 50.0)],
+        &[(999.0, 1.0), (1.0, 1000.0)],
+        &[
+            (5.0, 3.0),
+            (1.0, 7.0),
+            (0.5, 40.0),
+            (3.0, 0.2),
+            (0.01, 900.0),
+        ],
+    ];
+    for mix in mixes {
+        let (_, p99) = mixture_mean_p99(mix);
+        let total: f64 = mix.iter().map(|&(w, _)| w).sum();
+        let above: f64 = mix.iter().map(|&(w, l)| w * (-p99 / l).exp()).sum();
+        assert!(
+            (above / total - 0.01).abs() < 1e-9,
+            "{mix:?}: p99 {p99}, above {}",
+            above / total
+        );
+    }
+}

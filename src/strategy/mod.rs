@@ -20,6 +20,7 @@ mod maglev_table;
 pub(crate) mod peak_ewma;
 pub(crate) mod round_robin;
 mod rr_cycle;
+mod tail_model;
 pub(crate) mod weighted_response_time;
 
 use std::cell::Cell;
