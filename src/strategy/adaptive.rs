@@ -57,6 +57,8 @@ const PRUNE_RATIO: f64 = 1.1;
 /// A loser is tried again before its backoff is over when the model's price of
 /// it against the incumbent's has fallen by this fraction since it lost.
 const REPRICE: f64 = 0.05;
+/// Prices within this fraction of each other are level.
+const TIE: f64 = 1e-9;
 /// A losing candidate waits 2^backoff windows, backoff at most this.
 const MAX_BACKOFF: u32 = 6;
 /// Weight of the newest window in the incumbent's running average cost.
@@ -378,7 +380,9 @@ impl AdaptiveEval {
             if !affordable {
                 continue;
             }
-            if best.map_or(true, |(_, p)| price < p) {
+            // Prices level but for rounding (two strategies that would give the
+            // same shares) go to the earlier in the registry's order.
+            if best.map_or(true, |(_, p)| price < p * (1.0 - TIE)) {
                 best = Some((s, price));
             }
         }
