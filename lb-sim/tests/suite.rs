@@ -238,6 +238,14 @@ fn slow_start_lowers_the_tail_when_a_cold_backend_joins() {
     }
 }
 
+/// Whether adaptive began running weighted response time within 10 s of the
+/// regime change at 40 s (09-regime-change.toml).
+fn back_on_wrt_after_the_change(a: &lb_sim::stats::AdaptiveRun) -> bool {
+    a.ran.iter().any(|span| {
+        span.strategy == "weighted_response_time" && span.from_s >= 40.0 && span.from_s <= 50.0
+    })
+}
+
 /// Where the regime changes midway, each fixed strategy is right for one half
 /// only: adaptive follows, and its p99 is lower than every fixed strategy's.
 #[test]
@@ -245,13 +253,8 @@ fn adaptive_beats_every_fixed_strategy_when_the_regime_changes() {
     let sc = find("09-");
     let ad = run_one(&sc, "adaptive");
     let a = ad.adaptive.as_ref().expect("timeline");
-    let at_change = |s: &str| {
-        a.ran
-            .iter()
-            .any(|span| span.strategy == s && span.from_s >= 40.0 && span.from_s <= 50.0)
-    };
     assert!(
-        at_change("weighted_response_time"),
+        back_on_wrt_after_the_change(a),
         "moves to weighted response time after the change: {}",
         a.describe()
     );
@@ -279,11 +282,7 @@ fn adaptive_follows_the_regime_change_whatever_the_seed() {
         sc.seed = seed;
         let a = run_one(&sc, "adaptive").adaptive.expect("timeline");
         assert!(
-            a.ran
-                .iter()
-                .any(|span| span.strategy == "weighted_response_time"
-                    && span.from_s >= 40.0
-                    && span.from_s <= 50.0),
+            back_on_wrt_after_the_change(&a),
             "seed {seed}: {}",
             a.describe()
         );
