@@ -34,7 +34,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use crossbeam_utils::CachePadded;
 use lb::ffi::{
     lb_balancer, lb_balancer_free, lb_balancer_new, lb_get_stats, lb_instance, lb_pick, lb_report,
-    lb_select, lb_set_instances, lb_stats, LB_OUTCOME_SUCCESS, LB_STATUS_OK,
+    lb_select, lb_set_instances, lb_set_option, lb_stats, LB_OPTION_CLOCK_REFRESH_OPS,
+    LB_OUTCOME_SUCCESS, LB_STATUS_OK,
 };
 use lb::{Balancer, Config, Instance, Outcome, Strategy};
 
@@ -88,9 +89,20 @@ fn c_set_of(set: &[Instance]) -> Vec<lb_instance> {
 
 // ---- lb through the Rust API ----
 
+/// `clock_refresh_ops` for lb's balancers: the default, unless
+/// `LB_BENCH_CLOCK_REFRESH_OPS` names another (to measure what the clock reads
+/// cost a pair: the baseline reads no clock).
+fn clock_refresh_ops() -> u32 {
+    std::env::var("LB_BENCH_CLOCK_REFRESH_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(Config::default().clock_refresh_ops)
+}
+
 fn rust_lb(strategy: Strategy, n: usize) -> Balancer {
     let lb = Balancer::new(Config {
         strategy,
+        clock_refresh_ops: clock_refresh_ops(),
         ..Config::default()
     })
     .expect("balancer");
@@ -126,6 +138,11 @@ impl CLb {
     fn new(strategy: Strategy, n: usize) -> CLb {
         let mut h: *mut lb_balancer = std::ptr::null_mut();
         assert_eq!(lb_balancer_new(strategy as u32, &mut h), LB_STATUS_OK);
+        let ops = f64::from(clock_refresh_ops());
+        assert_eq!(
+            lb_set_option(h, LB_OPTION_CLOCK_REFRESH_OPS, ops),
+            LB_STATUS_OK
+        );
         let lb = CLb(h);
         lb.set(&c_set_of(&set_of(n, 1)));
         lb

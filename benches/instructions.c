@@ -13,10 +13,10 @@
  * The clock is virtual, so that the count does not depend on how fast the run
  * goes. This program defines clock_gettime (the function lb's clock calls; liblb.a
  * is linked statically, so lb's calls bind to it), and each call moves the time
- * on by NS_PER_READ nanoseconds (environment; default 240). lb reads the clock
- * every LB_OPTION_CLOCK_REFRESH_OPS calls of a thread, a fixed number of pairs,
- * so the time per pair is fixed too: the program prints it (about 30 ns by
- * default, a thread doing nothing but pairs). Work on the request path that is
+ * on by NS_PER_READ nanoseconds (environment), by default 30 ns for each pair
+ * between two reads. lb reads the clock every LB_OPTION_CLOCK_REFRESH_OPS calls
+ * of a thread, a fixed number of pairs, so the time per pair is fixed too: the
+ * program prints it (30 ns by default, a thread doing nothing but pairs). Work on the request path that is
  * due by time, such as a latency average's decay step (due once
  * latency_tau_ms / 1024 has passed since the instance's last one), then happens
  * as often as on a machine where a pair takes that long. With the real clock it
@@ -30,7 +30,9 @@
 #include <time.h>
 
 static unsigned long long virtual_ns = 1000000000ULL;
-static unsigned long long ns_per_read = 240;
+/* Virtual time per pair unless NS_PER_READ is set. */
+#define NS_PER_PAIR 30ULL
+static unsigned long long ns_per_read = NS_PER_PAIR;
 static unsigned long long clock_reads;
 
 int clock_gettime(clockid_t clock, struct timespec *ts) {
@@ -58,10 +60,6 @@ int main(int argc, char **argv) {
     size_t n = strtoul(argv[2], NULL, 10);
     unsigned long pairs = strtoul(argv[3], NULL, 10);
     double factor = argc == 5 ? strtod(argv[4], NULL) : 0;
-    const char *per_read = getenv("NS_PER_READ");
-    if (per_read != NULL) {
-        ns_per_read = strtoull(per_read, NULL, 10);
-    }
     int keyed = strategy == LB_STRATEGY_MAGLEV || strategy == LB_STRATEGY_RING_HASH;
     lb_instance *set = calloc(n, sizeof *set);
     if (set == NULL) {
@@ -76,6 +74,16 @@ int main(int argc, char **argv) {
     must(lb_set_option(lb, LB_OPTION_MAINTENANCE_INTERVAL_MS, 60000), "lb_set_option");
     must(lb_set_option(lb, LB_OPTION_HASH_BALANCE_FACTOR, factor), "lb_set_option");
     must(lb_set_instances(lb, set, n), "lb_set_instances");
+    /* A select and a report each count one call, so a thread doing pairs reads
+     * the clock once every LB_OPTION_CLOCK_REFRESH_OPS / 2 pairs. */
+    double refresh_ops = 0;
+    must(lb_get_option(lb, LB_OPTION_CLOCK_REFRESH_OPS, &refresh_ops), "lb_get_option");
+    unsigned long long pairs_per_read = refresh_ops >= 2 ? (unsigned long long)refresh_ops / 2 : 1;
+    ns_per_read = NS_PER_PAIR * pairs_per_read;
+    const char *per_read = getenv("NS_PER_READ");
+    if (per_read != NULL) {
+        ns_per_read = strtoull(per_read, NULL, 10);
+    }
     lb_pick pick;
     must(lb_select(lb, &pick), "lb_select");
     must(lb_report(lb, &pick, LB_OUTCOME_SUCCESS, 100), "lb_report");

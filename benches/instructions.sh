@@ -5,14 +5,15 @@
 # by the difference in pairs, so set-up cancels. Instruction counts do not depend on
 # the machine's load, unlike times; use this to check the budget on a noisy machine.
 # The program runs on a virtual clock (see benches/instructions.c), 30 ns per pair
-# unless NS_PER_READ says otherwise (NS_PER_READ / 8 per pair), so neither does the
+# unless NS_PER_READ says otherwise (NS_PER_READ / 32 per pair at the default
+# LB_OPTION_CLOCK_REFRESH_OPS of 64), so neither does the
 # time-driven work on the request path.
 #
 #   benches/instructions.sh                     strategies 0..3, n = 4 64 1024
 #   STRATEGIES="0 2" SIZES="64" benches/instructions.sh
 #   STRATEGIES="6 6:125 7" benches/instructions.sh   Maglev (lb_select_key), with a
 #                                                    hash balance factor of 125, ring hash
-#   NS_PER_READ=80000 benches/instructions.sh          10 us per pair: sparse traffic
+#   NS_PER_READ=320000 benches/instructions.sh         10 us per pair: sparse traffic
 #   LINK=shared benches/instructions.sh         the same program linked against liblb.so
 #
 # Needs valgrind and a C compiler. Prints one table (markdown).

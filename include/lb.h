@@ -488,7 +488,7 @@ typedef uint32_t lb_option;
  * A report reads it before settling only when the thread's count is this - 2
  * below 0 (its selects did not read it), so a thread that only reports reads it
  * once every 2 x this - 1 reports (every report at 1).
- * Range: [1, 65536], whole numbers. Default: 16.
+ * Range: [1, 65536], whole numbers. Default: 64.
  */
 #define LB_OPTION_CLOCK_REFRESH_OPS 19
 

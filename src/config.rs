@@ -112,7 +112,7 @@ pub struct Config {
     /// calls. A report reads it before settling only when the thread's count is
     /// this - 2 below 0 (its selects did not read it), so a thread that only
     /// reports reads it once every 2 x this - 1 reports (every report at 1).
-    /// Range: [1, 65536], whole numbers. Default: 16.
+    /// Range: [1, 65536], whole numbers. Default: 64.
     pub clock_refresh_ops: u32,
     /// Least request and Peak EWMA: members drawn per pick (the d of "power of d
     /// choices"); the best of them takes the pick. Draws are distinct members. 2 is

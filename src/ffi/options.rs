@@ -104,7 +104,7 @@ pub const LB_OPTION_MAINTENANCE_INTERVAL_MS: lb_option = 18;
 /// A report reads it before settling only when the thread's count is this - 2
 /// below 0 (its selects did not read it), so a thread that only reports reads it
 /// once every 2 x this - 1 reports (every report at 1).
-/// Range: [1, 65536], whole numbers. Default: 16.
+/// Range: [1, 65536], whole numbers. Default: 64.
 pub const LB_OPTION_CLOCK_REFRESH_OPS: lb_option = 19;
 /// LB_STRATEGY_LEAST_REQUEST and LB_STRATEGY_PEAK_EWMA: members drawn per pick
 /// (the d of "power of d choices"), distinct members; the best of them takes the

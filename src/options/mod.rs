@@ -127,7 +127,7 @@ pub(crate) static OPTIONS: [OptionSpec; 30] = [
     spec!(16, u64 adaptive_max_window_ms, closed 1, 3_600_000, closed, 30_000),
     spec!(17, f64 adaptive_hysteresis, closed 0, 1, open, 0.1),
     spec!(18, u64 maintenance_interval_ms, closed 1, 60_000, closed, 100),
-    spec!(19, u32 clock_refresh_ops, closed 1, 65_536, closed, 16),
+    spec!(19, u32 clock_refresh_ops, closed 1, 65_536, closed, 64),
     spec!(20, u32 choice_count, closed 2, 8, closed, 2),
     spec!(21, f64 active_request_bias, closed 0, 10, closed, 1),
     spec!(22, f64 peak_ewma_tau_ms, closed 1, 3_600_000, closed, 10_000),
