@@ -134,7 +134,7 @@ fn a_fresh_pick_after_silence_is_not_expired_with_the_old_ones() {
 
 #[test]
 fn maintenance_runs_on_every_balancer_a_thread_uses() {
-    // Default clock refresh: the clock is read every 16 calls of a thread on a balancer.
+    // Default clock refresh: the clock is read every 64 calls of a thread on a balancer.
     let clock = Arc::new(ManualClock::new(1_000_000));
     let cfg = Config {
         base_ejection_ms: 5,
