@@ -131,7 +131,11 @@ static lb_balancer *new_balancer(void) {
     return lb;
 }
 
-/* A balancer with instances 1, 2, 3 and a little history. */
+/* A balancer with instances 1, 2, 3 and a little history (12 pairs). Then refused
+ * reports, which change nothing but count towards this thread's clock refresh,
+ * until the thread has read the clock: the maintenance pass due from the start (it
+ * scores the instances' health) has then run before a case takes its "before"
+ * snapshot, instead of between "before" and "after" at a case's refused calls. */
 static lb_balancer *busy_balancer(void) {
     lb_balancer *lb = new_balancer();
     const lb_instance set[] = {{1, 1, 0}, {2, 3, 10}, {3, 1, 0}};
@@ -140,6 +144,13 @@ static lb_balancer *busy_balancer(void) {
         lb_pick p;
         CHECK_STATUS(lb_select(lb, &p), LB_STATUS_OK);
         CHECK_STATUS(lb_report(lb, &p, (lb_outcome)(i % 3), 100 + (uint64_t)i), LB_STATUS_OK);
+    }
+    double refresh_ops = 0;
+    CHECK_STATUS(lb_get_option(lb, LB_OPTION_CLOCK_REFRESH_OPS, &refresh_ops), LB_STATUS_OK);
+    lb_pick zeroed;
+    memset(&zeroed, 0, sizeof zeroed);
+    for (int i = 0; i < 2 * (int)refresh_ops; i++) {
+        CHECK_STATUS(lb_report(lb, &zeroed, LB_OUTCOME_SUCCESS, 1), LB_STATUS_INVALID_PICK);
     }
     return lb;
 }
