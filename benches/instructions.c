@@ -16,9 +16,10 @@
  * on by NS_PER_READ nanoseconds (environment), by default 30 ns for each pair
  * between two reads. lb reads the clock every LB_OPTION_CLOCK_REFRESH_OPS calls
  * of a thread, a fixed number of pairs, so the time per pair is fixed too: the
- * program prints it (30 ns by default, a thread doing nothing but pairs). Work on the request path that is
- * due by time, such as a latency average's decay step (due once
- * latency_tau_ms / 1024 has passed since the instance's last one), then happens
+ * program prints it (30 ns by default, a thread doing nothing but pairs). Work
+ * on the request path that is due by time, such as a latency average's decay
+ * step (due once latency_tau_ms / 1024 has passed since the instance's last one),
+ * then happens
  * as often as on a machine where a pair takes that long. With the real clock it
  * would happen as often as callgrind's speed made it: at n = 1024 an instance
  * sees one report in 1024, and the slower the run, the more of them step. */
