@@ -422,7 +422,7 @@ typedef uint32_t lb_option;
 /**
  * Time constant of the latency average (smoothing), in milliseconds: a sample's
  * weight decays as exp(-age / tau).
- * Range: [1, 3600000]. Default: 5000.
+ * Range: [1, 3600000]. Default: 2000.
  */
 #define LB_OPTION_LATENCY_TAU_MS 10
 

@@ -72,7 +72,7 @@ pub struct Config {
     pub trial_ratio: f64,
     /// Time constant of the latency average, in milliseconds: a sample's weight decays
     /// as exp(-age / tau), so bursts and trickles both converge.
-    /// Range: [1, 3600000]. Default: 5000.
+    /// Range: [1, 3600000]. Default: 2000.
     pub latency_tau_ms: f64,
     /// Time constant of the success-rate average used for health, in milliseconds.
     /// Range: [1, 3600000]. Default: 10000.

@@ -83,13 +83,7 @@ fn concrete() -> Vec<&'static str> {
 }
 
 /// Adaptive's p99 is within 5% of the best other strategy's, and its success rate
-/// within 0.5 points of the best, in every bundled scenario but one: where a
-/// backend degrades at 300 requests per second, Peak EWMA reacts within a sample,
-/// while adaptive's windows of 2000 requests (6.7 s there) let it move to Peak
-/// EWMA only 8 s after the change, and its p99 is 7.9% above Peak EWMA's. That
-/// one is held to 10%, a known gap (BENCHMARKS.md); on that scenario the seed
-/// alone moves the p99 by more than that gap, and averaged over 20 seeds adaptive
-/// is within 5% (`adaptive_is_within_5_percent_of_the_best_averaged_over_seeds_..`).
+/// within 0.5 points of the best, in every bundled scenario.
 #[test]
 fn adaptive_stays_close_to_the_best_strategy_everywhere() {
     for sc in suite().unwrap() {
@@ -101,13 +95,8 @@ fn adaptive_stays_close_to_the_best_strategy_everywhere() {
             .filter(|r| r.success_rate >= best_rate - 0.005)
             .map(|r| r.latency_ms.p99)
             .fold(f64::INFINITY, f64::min);
-        let bound = if sc.name == "one backend degrades and recovers" {
-            1.10
-        } else {
-            1.05
-        };
         assert!(
-            ad.latency_ms.p99 <= best_p99 * bound,
+            ad.latency_ms.p99 <= best_p99 * 1.05,
             "{}: adaptive p99 {} vs best {best_p99}",
             sc.name,
             ad.latency_ms.p99
@@ -150,17 +139,12 @@ fn load_aware_strategies_avoid_the_fast_failing_backend() {
     }
 }
 
-/// At 90% load on a heterogeneous fleet least connections beats weighted response
-/// time clearly; adaptive, starting on weighted response time, moves to it within
-/// a few windows and stays.
-/// Where a backend degrades (04), one run's p99 moves by several milliseconds with
-/// the seed, and between runs of the same strategy that differ only in how their
-/// random streams are consumed: with the clock read every 16 calls, over seeds 4-23
-/// Peak EWMA's p99 spanned 42.4-49.1 ms (the bundled seed, 4, gave its lowest), and
-/// Peak EWMA run through adaptive's dispatch from the start gave 47.3 ms on seed 4.
-/// Over those 20 seeds, at the default of 64: Peak EWMA 45.37 ms
-/// on average, adaptive 46.17 (+1.8%), weighted response time 46.68. Averaged over
-/// the seeds, adaptive stays within 5% of every strategy.
+/// Where a backend degrades (04), one run's p99 moves by a few milliseconds with
+/// the seed (over seeds 4-23, weighted response time's spans 43.37-46.16 ms, Peak
+/// EWMA's 42.58-47.96), so one seed can put any of the three latency-aware
+/// strategies first. Averaged over those 20 seeds: weighted response time
+/// 44.35 ms, adaptive 44.64 (+0.7%), Peak EWMA 45.37. Averaged over the seeds,
+/// adaptive stays within 5% of every strategy.
 #[test]
 fn adaptive_is_within_5_percent_of_the_best_averaged_over_seeds_when_a_backend_degrades() {
     let base = find("04-");
@@ -187,6 +171,9 @@ fn adaptive_is_within_5_percent_of_the_best_averaged_over_seeds_when_a_backend_d
     );
 }
 
+/// At 90% load on a heterogeneous fleet least connections beats weighted response
+/// time clearly; adaptive, starting on weighted response time, moves to it within
+/// a few windows and stays.
 #[test]
 fn adaptive_moves_to_least_connections_on_the_heterogeneous_fleet() {
     let sc = find("05-");

@@ -65,7 +65,7 @@ pub const LB_OPTION_RECOVERY_SUCCESSES: lb_option = 8;
 pub const LB_OPTION_TRIAL_RATIO: lb_option = 9;
 /// Time constant of the latency average (smoothing), in milliseconds: a sample's
 /// weight decays as exp(-age / tau).
-/// Range: [1, 3600000]. Default: 5000.
+/// Range: [1, 3600000]. Default: 2000.
 pub const LB_OPTION_LATENCY_TAU_MS: lb_option = 10;
 /// Time constant (window) of the success-rate average used for health, in
 /// milliseconds.

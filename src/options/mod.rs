@@ -118,7 +118,7 @@ pub(crate) static OPTIONS: [OptionSpec; 30] = [
     spec!(7, u64 max_ejection_ms, closed 1, 86_400_000, closed, 300_000),
     spec!(8, u32 recovery_successes, closed 1, 10_000, closed, 5),
     spec!(9, f64 trial_ratio, open 0, 1, closed, 0.02),
-    spec!(10, f64 latency_tau_ms, closed 1, 3_600_000, closed, 5_000),
+    spec!(10, f64 latency_tau_ms, closed 1, 3_600_000, closed, 2_000),
     spec!(11, f64 health_window_ms, closed 1, 3_600_000, closed, 10_000),
     spec!(12, f64 latency_outlier_ratio, open 1, 1e6, closed, 10),
     spec!(13, f64 failure_penalty_factor, closed 1, 1e6, closed, 5),
